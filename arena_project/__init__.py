@@ -1,0 +1,1 @@
+"""Arena: LLM analyst agents debate a trade and a judge decides."""

@@ -1,0 +1,1 @@
+"""Competition: trader profiles compete in backtest and paper runs; the leaderboard ranks agents."""

@@ -1,0 +1,1 @@
+"""Models of the competition app (see docs/architecture.md)."""

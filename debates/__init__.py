@@ -1,0 +1,1 @@
+"""Debates: market data, the tool router, debate sessions, their messages and the consensus."""

@@ -1,0 +1,159 @@
+"""Input and output serializers of the debates and market APIs (no logic: services decide)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from arena_project.serializers import StrictInputSerializer
+from debates.models import Bar, DebateConsensus, DebateMessage, DebateSession, Instrument, ToolCall
+
+
+class DebateSessionCreateInputSerializer(StrictInputSerializer):
+    symbol = serializers.RegexField(r"^[A-Za-z][A-Za-z0-9.\-]{0,15}$", max_length=16)
+    as_of = serializers.DateField(required=False, help_text="Defaults to the symbol's last bar date.")
+    panel = serializers.CharField(
+        required=False, max_length=100, help_text="Panel name; default panel if omitted."
+    )
+
+
+class DebateMessageOutputSerializer(serializers.ModelSerializer):
+    profile = serializers.CharField(source="profile.name")
+    tier = serializers.CharField(source="profile.tier")
+    provider = serializers.CharField(source="profile.provider")
+    model = serializers.CharField(source="profile.model")
+
+    class Meta:
+        model = DebateMessage
+        fields = [
+            "id",
+            "round",
+            "role",
+            "profile",
+            "provider",
+            "model",
+            "tier",
+            "stance",
+            "confidence",
+            "signals",
+            "reasoning",
+            "key_risks",
+            "output",
+            "raw_output",
+            "validation_status",
+            "repaired_by",
+            "validation_error",
+            "prompt_version",
+            "latency_ms",
+            "cost_usd",
+            "created_at",
+        ]
+
+
+class ToolCallOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ToolCall
+        fields = [
+            "sequence",
+            "tool",
+            "arguments",
+            "result_summary",
+            "result",
+            "latency_ms",
+            "error",
+            "created_at",
+        ]
+
+
+class DebateConsensusOutputSerializer(serializers.ModelSerializer):
+    judge_profile = serializers.CharField(source="judge_profile_id")
+
+    class Meta:
+        model = DebateConsensus
+        fields = [
+            "action",
+            "size",
+            "confidence",
+            "rationale",
+            "risk_checks",
+            "order_intent",
+            "agreement_rate",
+            "valid_analysts",
+            "escalated",
+            "triggers_fired",
+            "judge_profile",
+            "created_at",
+        ]
+
+
+class DebateSessionOutputSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    panel = serializers.CharField(source="panel.name")
+    requested_by = serializers.CharField(source="requested_by.get_username", allow_null=True, default=None)
+    consensus = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DebateSession
+        fields = [
+            "id",
+            "url",
+            "symbol",
+            "as_of",
+            "status",
+            "panel",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "attempts",
+            "error",
+            "total_cost_usd",
+            "consensus",
+        ]
+
+    def get_url(self, obj: DebateSession) -> str:
+        return f"/api/debate/sessions/{obj.pk}"
+
+    @extend_schema_field(DebateConsensusOutputSerializer(allow_null=True))
+    def get_consensus(self, obj: DebateSession) -> dict[str, Any] | None:
+        consensus = getattr(obj, "consensus", None)
+        return DebateConsensusOutputSerializer(consensus).data if consensus else None
+
+
+class DebateSessionDetailOutputSerializer(DebateSessionOutputSerializer):
+    messages = DebateMessageOutputSerializer(many=True)
+    tool_calls = ToolCallOutputSerializer(many=True)
+
+    class Meta(DebateSessionOutputSerializer.Meta):
+        fields = [*DebateSessionOutputSerializer.Meta.fields, "messages", "tool_calls"]
+
+
+class InstrumentOutputSerializer(serializers.ModelSerializer):
+    first_date = serializers.DateField()
+    last_date = serializers.DateField()
+    bar_count = serializers.IntegerField()
+
+    class Meta:
+        model = Instrument
+        fields = ["symbol", "name", "source", "synthetic", "first_date", "last_date", "bar_count"]
+
+
+class BarQueryInputSerializer(StrictInputSerializer):
+    start = serializers.DateField(required=False)
+    end = serializers.DateField(required=False)
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs.get("start") and attrs.get("end") and attrs["start"] > attrs["end"]:
+            raise serializers.ValidationError({"end": ["end must not be before start."]})
+        return attrs
+
+
+class BarOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Bar
+        fields = ["date", "open", "high", "low", "close", "volume", "source"]

@@ -1,0 +1,1 @@
+"""Market data helpers: the synthetic demo dataset and strict CSV import of user bars."""

@@ -1,0 +1,118 @@
+"""Market data behind one interface, with pluggable sources chosen by ``ARENA_MARKET_DATA_SOURCE``.
+
+The *as-of* clock lives here: every read takes the debate's date and returns nothing after it, so
+an analyst cannot see the future whichever source serves it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Protocol
+
+from django.conf import settings
+
+from agents.schemas import Account, BarData, Position, Quote
+from arena_project.errors import NotFoundError
+from debates.models import Bar, Instrument, Timeframe
+
+
+class UnknownSymbolError(NotFoundError):
+    code = "unknown_symbol"
+
+
+class NoDataError(NotFoundError):
+    code = "no_market_data"
+
+
+class MarketDataSource(Protocol):
+    name: str
+
+    def bars(self, symbol: str, *, as_of: dt.date, lookback: int) -> list[BarData]: ...
+
+    def quote(self, symbol: str, *, as_of: dt.date) -> Quote: ...
+
+
+class AccountSource(Protocol):
+    """Cash and positions for the tool router: a broker's book, or a plain paper account."""
+
+    name: str
+
+    def account(self, *, as_of: dt.date) -> Account: ...
+
+    def positions(self, *, as_of: dt.date) -> list[Position]: ...
+
+
+class EmbeddedSource:
+    """Bars stored in our own table: the bundled synthetic data, imported CSVs, or cached fetches."""
+
+    name = "embedded"
+
+    def bars(self, symbol: str, *, as_of: dt.date, lookback: int) -> list[BarData]:
+        rows = list(
+            Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date__lte=as_of)
+            .order_by("-date")
+            .values_list("date", "open", "high", "low", "close", "volume")[:lookback]
+        )
+        if not rows:
+            raise _missing(symbol, as_of)
+        rows.reverse()
+        return [BarData(date=d, open=o, high=h, low=lo, close=c, volume=v) for d, o, h, lo, c, v in rows]
+
+    def quote(self, symbol: str, *, as_of: dt.date) -> Quote:
+        last = self.bars(symbol, as_of=as_of, lookback=2)
+        price = last[-1].close
+        previous = last[-2].close if len(last) > 1 else None
+        change = float(price / previous - 1) if previous else None
+        return Quote(
+            symbol=symbol,
+            as_of=last[-1].date,
+            price=price,
+            previous_close=previous,
+            change_pct=change,
+            source=self.name,
+        )
+
+
+def _missing(symbol: str, as_of: dt.date) -> NotFoundError:
+    if not Instrument.objects.filter(symbol=symbol).exists():
+        return UnknownSymbolError(
+            f"Unknown symbol {symbol!r}.", extra={"fields": {"symbol": ["Unknown symbol."]}}
+        )
+    return NoDataError(f"No bars for {symbol} on or before {as_of.isoformat()}.")
+
+
+class PaperAccountSource:
+    """A flat paper account with the configured starting cash and no positions.
+
+    The honest default when no broker is attached to a debate; the outcomes app supplies the
+    simulated broker's book or Alpaca's account instead.
+    """
+
+    name = "paper"
+
+    def __init__(self, cash: Decimal | None = None) -> None:
+        self.cash = Decimal(settings.ARENA_PAPER_STARTING_CASH) if cash is None else cash
+
+    def account(self, *, as_of: dt.date) -> Account:
+        return Account(cash=self.cash, equity=self.cash, buying_power=self.cash, source=self.name)
+
+    def positions(self, *, as_of: dt.date) -> list[Position]:
+        return []
+
+
+_SOURCES: dict[str, Callable[[], MarketDataSource]] = {"embedded": EmbeddedSource}
+
+
+def register_source(name: str, factory: Callable[[], MarketDataSource]) -> None:
+    """Let another module (e.g. the Alpaca data source) offer itself under a setting's name."""
+    _SOURCES[name] = factory
+
+
+def get_source(name: str | None = None) -> MarketDataSource:
+    name = name or settings.ARENA_MARKET_DATA_SOURCE
+    try:
+        return _SOURCES[name]()
+    except KeyError:
+        raise NotFoundError(f"Market data source {name!r} is not configured.") from None

@@ -1,0 +1,250 @@
+"""Market data the debates read, and the debates themselves.
+
+A session is the unit of work: it is created ``queued``, claimed by one worker (``running``, with a
+lease so a dead worker's session can be reclaimed), and ends ``completed`` with exactly one
+consensus (a one-to-one, so never two) or ``failed`` with its reason. Messages, tool calls and the
+consensus are records: written once by the debate service, read-only everywhere else.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Upper
+
+from agents.models import AgentProfile, Panel, Role
+from arena_project.models import TimeStampedModel
+
+
+class Instrument(TimeStampedModel):
+    symbol = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=32, default="embedded", help_text="Where its bars come from.")
+    synthetic = models.BooleanField(default=False, help_text="True for generated, not real, price data.")
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(condition=Q(symbol=Upper("symbol")), name="instrument_symbol_upper")
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class Timeframe(models.TextChoices):
+    DAY = "1Day", "Daily"
+    HOUR = "1Hour", "Hourly"
+    MINUTE = "1Min", "Minute"
+
+
+class Bar(models.Model):
+    """One OHLCV bar. Daily bars are keyed by their trading date; ``ts`` orders intraday bars."""
+
+    instrument = models.ForeignKey(Instrument, on_delete=models.CASCADE, related_name="bars")
+    timeframe = models.CharField(max_length=8, choices=Timeframe, default=Timeframe.DAY)
+    date = models.DateField()
+    ts = models.DateTimeField(help_text="Start of the bar (UTC).")
+    open = models.DecimalField(max_digits=16, decimal_places=4)
+    high = models.DecimalField(max_digits=16, decimal_places=4)
+    low = models.DecimalField(max_digits=16, decimal_places=4)
+    close = models.DecimalField(max_digits=16, decimal_places=4)
+    volume = models.BigIntegerField()
+    source = models.CharField(max_length=32, default="embedded")
+
+    class Meta:
+        ordering = ["instrument", "timeframe", "ts"]
+        constraints = [
+            models.UniqueConstraint(fields=["instrument", "timeframe", "ts"], name="bar_unique_per_ts"),
+            models.CheckConstraint(condition=Q(low__gt=0), name="bar_prices_positive"),
+            models.CheckConstraint(
+                condition=Q(high__gte=F("open"))
+                & Q(high__gte=F("close"))
+                & Q(low__lte=F("open"))
+                & Q(low__lte=F("close")),
+                name="bar_high_low_enclose",
+            ),
+            models.CheckConstraint(condition=Q(volume__gte=0), name="bar_volume_gte_0"),
+            models.CheckConstraint(condition=Q(timeframe__in=Timeframe.values), name="bar_timeframe_valid"),
+        ]
+        indexes = [models.Index(fields=["instrument", "timeframe", "date"], name="bar_instrument_date")]
+
+    def __str__(self) -> str:
+        return f"{self.instrument_id} {self.timeframe} {self.ts:%Y-%m-%d %H:%M}"
+
+
+class DebateStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED_STATUSES = (DebateStatus.COMPLETED, DebateStatus.FAILED, DebateStatus.CANCELLED)
+
+
+class DebateSession(TimeStampedModel):
+    symbol = models.CharField(max_length=16)
+    as_of = models.DateField(help_text="The debate sees bars up to and including this date, never later.")
+    panel = models.ForeignKey(Panel, on_delete=models.PROTECT, related_name="sessions")
+    status = models.CharField(max_length=16, choices=DebateStatus, default=DebateStatus.QUEUED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="debates"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    total_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=DebateStatus.values), name="debatesession_status_valid"
+            ),
+            models.CheckConstraint(condition=Q(total_cost_usd__gte=0), name="debatesession_cost_gte_0"),
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True)
+                | Q(started_at__isnull=True)
+                | Q(finished_at__gte=F("started_at")),
+                name="debatesession_finished_after_started",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="debatesession_status_created"),
+            models.Index(fields=["symbol", "-as_of"], name="debatesession_symbol_asof"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.symbol} as of {self.as_of} ({self.status})"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at and self.finished_at:
+            return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        return None
+
+
+class ValidationStatus(models.TextChoices):
+    VALID = "valid", "Valid"
+    REPAIRED = "repaired", "Repaired"
+    INVALID = "invalid", "Invalid (abstains)"
+    FAILED = "failed", "Call failed (abstains)"
+
+
+class RepairedBy(models.TextChoices):
+    NONE = "none", "Not repaired"
+    LOCAL = "local", "Local repair"
+    MODEL = "model", "Repair model"
+
+
+class DebateMessage(TimeStampedModel):
+    """One agent's answer in one round. An invalid answer is kept, raw, and counts as abstaining."""
+
+    session = models.ForeignKey(DebateSession, on_delete=models.CASCADE, related_name="messages")
+    round = models.PositiveSmallIntegerField(default=1, help_text="1 = cheap round, 2 = escalation.")
+    role = models.CharField(max_length=32, choices=Role)
+    profile = models.ForeignKey(AgentProfile, on_delete=models.PROTECT, related_name="messages")
+    stance = models.CharField(max_length=16, blank=True, help_text="Analysts: bullish / bearish / neutral.")
+    confidence = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    signals = models.JSONField(default=list, blank=True)
+    reasoning = models.TextField(blank=True)
+    key_risks = models.JSONField(default=list, blank=True)
+    output = models.JSONField(null=True, blank=True, help_text="The validated output, as JSON.")
+    raw_output = models.TextField(blank=True, help_text="What the agent actually returned.")
+    validation_status = models.CharField(max_length=16, choices=ValidationStatus)
+    repaired_by = models.CharField(max_length=8, choices=RepairedBy, default=RepairedBy.NONE)
+    validation_error = models.TextField(blank=True)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "round", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "round", "role"], name="debatemessage_one_per_role_round"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | Q(confidence__gte=0, confidence__lte=1),
+                name="debatemessage_confidence_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(stance__in=["", "bullish", "bearish", "neutral"]),
+                name="debatemessage_stance_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(validation_status__in=ValidationStatus.values),
+                name="debatemessage_validation_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="debatemessage_role_valid"),
+        ]
+        indexes = [models.Index(fields=["profile", "-created_at"], name="debatemessage_profile_created")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}/{self.round}/{self.role}"
+
+
+class DebateConsensus(TimeStampedModel):
+    """The judge's decision. One per session, enforced by the one-to-one key."""
+
+    session = models.OneToOneField(DebateSession, on_delete=models.CASCADE, related_name="consensus")
+    judge_profile = models.ForeignKey(AgentProfile, on_delete=models.PROTECT, related_name="consensuses")
+    action = models.CharField(max_length=8)
+    size = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    confidence = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    rationale = models.TextField()
+    risk_checks = models.JSONField(default=list)
+    order_intent = models.JSONField(null=True, blank=True)
+    agreement_rate = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    valid_analysts = models.PositiveSmallIntegerField()
+    escalated = models.BooleanField(default=False)
+    triggers_fired = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        verbose_name_plural = "debate consensuses"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=["buy", "sell", "hold"]), name="consensus_action_valid"
+            ),
+            models.CheckConstraint(condition=Q(size__gte=0, size__lte=1), name="consensus_size_0_1"),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0, confidence__lte=1), name="consensus_confidence_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(agreement_rate__gte=0, agreement_rate__lte=1), name="consensus_agreement_0_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}: {self.action} {self.size:.2f}"
+
+
+class ToolCall(TimeStampedModel):
+    """One read of market context through the tool router; ``result`` is kept whole for replay."""
+
+    session = models.ForeignKey(DebateSession, on_delete=models.CASCADE, related_name="tool_calls")
+    sequence = models.PositiveSmallIntegerField()
+    tool = models.CharField(max_length=32)
+    arguments = models.JSONField(default=dict)
+    result = models.JSONField(null=True, blank=True)
+    result_summary = models.CharField(max_length=300, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["session", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "sequence"], name="toolcall_unique_sequence"),
+        ]
+        indexes = [models.Index(fields=["tool", "-created_at"], name="toolcall_tool_created")]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.sequence} {self.tool}"

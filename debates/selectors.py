@@ -1,0 +1,59 @@
+"""Reads of the debates app: sessions with everything a detail view shows, market data summaries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db.models import Count, Max, Min, Prefetch, QuerySet
+
+from arena_project.errors import NotFoundError
+from debates.models import Bar, DebateMessage, DebateSession, Instrument, Timeframe, ToolCall
+
+
+def debate_session_list() -> QuerySet[DebateSession]:
+    """Sessions newest first, with what a list row shows (panel, requester, consensus) in one query."""
+    return DebateSession.objects.select_related("panel", "requested_by", "consensus").order_by(
+        "-created_at", "-id"
+    )
+
+
+def debate_session_detail_qs() -> QuerySet[DebateSession]:
+    """Sessions with messages (and their profiles), tool calls and the consensus, without N+1."""
+    return debate_session_list().prefetch_related(
+        Prefetch(
+            "messages", queryset=DebateMessage.objects.select_related("profile").order_by("round", "id")
+        ),
+        Prefetch("tool_calls", queryset=ToolCall.objects.order_by("sequence")),
+    )
+
+
+def debate_session_get(*, session_id: int) -> DebateSession:
+    session = debate_session_detail_qs().filter(pk=session_id).first()
+    if session is None:
+        raise NotFoundError(f"No debate session {session_id}.")
+    return session
+
+
+def instrument_list() -> QuerySet[Instrument]:
+    """Instruments with the span and count of their daily bars, aggregated in SQL."""
+    return (
+        Instrument.objects.filter(bars__timeframe=Timeframe.DAY)
+        .annotate(first_date=Min("bars__date"), last_date=Max("bars__date"), bar_count=Count("bars"))
+        .order_by("symbol")
+    )
+
+
+def instrument_get(*, symbol: str) -> Instrument:
+    instrument = Instrument.objects.filter(symbol=symbol.upper()).first()
+    if instrument is None:
+        raise NotFoundError(f"Unknown symbol {symbol!r}.")
+    return instrument
+
+
+def bar_list(*, instrument: Instrument, start: dt.date | None, end: dt.date | None) -> QuerySet[Bar]:
+    qs = Bar.objects.filter(instrument=instrument, timeframe=Timeframe.DAY).order_by("date")
+    if start:
+        qs = qs.filter(date__gte=start)
+    if end:
+        qs = qs.filter(date__lte=end)
+    return qs

@@ -1,0 +1,1 @@
+"""Models of the outcomes app (see docs/architecture.md)."""
