@@ -11,6 +11,8 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 
+from asgiref.sync import async_to_sync
+
 from agents.gateway import AgentResult, run_agent
 from agents.providers.base import AgentRequest, ProfileSpec
 from agents.schemas import AnalystOutput, AnalystView, JudgeOutput, MarketContext
@@ -56,7 +58,9 @@ class ArenaCoordinator:
         if not self.plan.analysts or self.plan.judge is None:
             raise DebateFailedError(f"Panel {self.plan.name!r} needs analysts and a judge.")
         outcome.context = router.gather_context(symbol, as_of, lookback=self.lookback)
-        return asyncio.run(self._debate(outcome, outcome.context, self.plan.judge))
+        # async_to_sync, not asyncio.run: database work that async code hands to sync_to_async then runs
+        # back on this thread, with this thread's connection and transaction.
+        return async_to_sync(self._debate)(outcome, outcome.context, self.plan.judge)
 
     async def _debate(
         self, outcome: DebateOutcome, context: MarketContext, judge: ProfileSpec

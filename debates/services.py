@@ -34,6 +34,7 @@ from debates.models import (
     ToolCall,
     ValidationStatus,
 )
+from debates.signals import consensus_created
 from debates.tools import ToolError, ToolRouter
 
 logger = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ def _persist(session: DebateSession, calls: list[ToolCall], outcome: DebateOutco
     decision = outcome.decision
     if decision is not None and not outcome.failure:
         assert outcome.judge_result is not None  # noqa: S101 - a decision implies a judge result
-        DebateConsensus.objects.create(
+        consensus = DebateConsensus.objects.create(
             session=session,
             judge_profile_id=outcome.judge_result.profile.id,
             action=decision.action.value,
@@ -225,6 +226,12 @@ def _persist(session: DebateSession, calls: list[ToolCall], outcome: DebateOutco
             valid_analysts=len(outcome.valid_analysts),
         )
         session.status = DebateStatus.COMPLETED
+        session_id, consensus_id = session.pk, consensus.pk
+        transaction.on_commit(
+            lambda: consensus_created.send(
+                sender=DebateSession, session_id=session_id, consensus_id=consensus_id
+            )
+        )
     else:
         session.status = DebateStatus.FAILED
         session.error = outcome.failure or "The debate ended without a decision."

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from arena_project.serializers import StrictInputSerializer
+from debates.extensions import session_sections
 from debates.models import Bar, DebateConsensus, DebateMessage, DebateSession, Instrument, ToolCall
 
 
@@ -126,9 +127,15 @@ class DebateSessionOutputSerializer(serializers.ModelSerializer):
 class DebateSessionDetailOutputSerializer(DebateSessionOutputSerializer):
     messages = DebateMessageOutputSerializer(many=True)
     tool_calls = ToolCallOutputSerializer(many=True)
+    sections = serializers.SerializerMethodField(
+        help_text="Sections added by other apps, e.g. the order intent and outcome (debates/extensions.py)."
+    )
 
     class Meta(DebateSessionOutputSerializer.Meta):
-        fields = [*DebateSessionOutputSerializer.Meta.fields, "messages", "tool_calls"]
+        fields = [*DebateSessionOutputSerializer.Meta.fields, "messages", "tool_calls", "sections"]
+
+    def get_sections(self, obj: DebateSession) -> dict[str, Any]:
+        return session_sections(obj)
 
 
 class InstrumentOutputSerializer(serializers.ModelSerializer):
