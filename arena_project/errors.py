@@ -69,6 +69,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             _body("unsupported_media_type", message, {"fields": {"non_field_errors": [message]}}),
             status=status.HTTP_400_BAD_REQUEST,
         )
+    if isinstance(exc, exceptions.ParseError):
+        # Malformed JSON is bad input too: give it the per-field shape every other 400 has.
+        message = str(exc.detail)
+        return Response(
+            _body("parse_error", message, {"fields": {"non_field_errors": [message]}}),
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

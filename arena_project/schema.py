@@ -13,7 +13,7 @@ def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
         400: "Invalid input; `extra.fields` holds per-field messages.",
         401: "No or invalid credentials.",
         403: "Authenticated but not allowed.",
-        404: "No such object.",
+        404: "No such object (or no such page of a list).",
         409: "Conflicts with the object's current state.",
     }
     wanted = sorted({*statuses, 401, 403})

@@ -40,18 +40,19 @@ from debates.tools import ToolError, ToolRouter
 logger = logging.getLogger(__name__)
 
 
-def _symbol_last_date(symbol: str) -> dt.date:
-    last = (
-        Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY)
-        .order_by("-date")
-        .values_list("date", flat=True)
-        .first()
-    )
-    if last is None:
-        if Instrument.objects.filter(symbol=symbol).exists():
-            raise InvalidInputError.for_field("symbol", f"Symbol {symbol} has no daily bars.")
+def _debate_date(symbol: str, as_of: dt.date | None) -> dt.date:
+    """The date of the last daily bar on or before ``as_of`` (or at all); one query when it exists."""
+    bars = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY)
+    if as_of is not None:
+        bars = bars.filter(date__lte=as_of)
+    last = bars.order_by("-date").values_list("date", flat=True).first()
+    if last is not None:
+        return last
+    if not Instrument.objects.filter(symbol=symbol).exists():
         raise InvalidInputError.for_field("symbol", f"Unknown symbol {symbol!r}.")
-    return last
+    if as_of is None:
+        raise InvalidInputError.for_field("symbol", f"Symbol {symbol} has no daily bars.")
+    raise InvalidInputError.for_field("as_of", f"No bars for {symbol} on or before {as_of.isoformat()}.")
 
 
 def debate_session_create(
@@ -67,11 +68,8 @@ def debate_session_create(
     Raises InvalidInputError naming the field for an unknown symbol or panel, or a date with no bars.
     """
     symbol = symbol.strip().upper()
-    last = _symbol_last_date(symbol)
-    if as_of is None:
-        as_of = last
-    if not Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date__lte=as_of).exists():
-        raise InvalidInputError.for_field("as_of", f"No bars for {symbol} on or before {as_of.isoformat()}.")
+    last = _debate_date(symbol, as_of)
+    as_of = as_of or last
     if not isinstance(panel, Panel):
         try:
             panel = panel_get(name=panel)
@@ -80,7 +78,9 @@ def debate_session_create(
     user = requested_by if requested_by is not None and requested_by.is_authenticated else None
     with transaction.atomic():
         session = DebateSession(symbol=symbol, as_of=as_of, panel=panel, requested_by=user)
-        session.full_clean()
+        # Field validation here; the check constraints are the database's (validating them would cost
+        # a query each on every debate).
+        session.full_clean(validate_constraints=False)
         session.save()
         if enqueue:
             session_id = session.pk
@@ -204,8 +204,10 @@ def _persist(session: DebateSession, calls: list[ToolCall], outcome: DebateOutco
         session.refresh_from_db()
         return
     for call in calls:
+        # One row at a time on purpose: a multi-row insert of large JSON goes through PostgreSQL
+        # arrays, which psycopg escapes quote by quote in Python (10x slower for a bar history).
         call.session = session
-    ToolCall.objects.bulk_create(calls)
+        call.save(force_insert=True)
     results = list(outcome.analyst_results)
     if outcome.judge_result is not None:
         results.append(outcome.judge_result)

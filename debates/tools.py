@@ -119,8 +119,8 @@ class ToolRouter:
 
     def gather_context(self, symbol: str, as_of: dt.date, *, lookback: int) -> MarketContext:
         """The context every analyst reads: a quote, the bar history, the account and the positions."""
-        quote = self.call("get_quote", symbol=symbol, as_of=as_of)
         bars = self.call("get_bars", symbol=symbol, as_of=as_of, lookback=lookback)
+        quote = self.call("get_quote", symbol=symbol, as_of=as_of)
         account = self.call("get_account", as_of=as_of)
         positions = self.call("get_positions", as_of=as_of)
         assert isinstance(quote, Quote) and isinstance(bars, _BarList)  # noqa: S101 - narrowing for mypy

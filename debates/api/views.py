@@ -55,7 +55,7 @@ class DebateSessionListCreateApi(generics.ListAPIView[DebateSession]):
 
     @extend_schema(
         operation_id="debate_sessions_list",
-        responses={200: DebateSessionOutputSerializer(many=True), **error_responses(400)},
+        responses={200: DebateSessionOutputSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().get(request, *args, **kwargs)
@@ -93,7 +93,7 @@ class InstrumentListApi(generics.ListAPIView[Instrument]):
 
     @extend_schema(
         operation_id="market_symbols_list",
-        responses={200: InstrumentOutputSerializer(many=True), **error_responses(400)},
+        responses={200: InstrumentOutputSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
         return super().get(request, *args, **kwargs)

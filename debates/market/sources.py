@@ -45,11 +45,25 @@ class AccountSource(Protocol):
 
 
 class EmbeddedSource:
-    """Bars stored in our own table: the bundled synthetic data, imported CSVs, or cached fetches."""
+    """Bars stored in our own table: the bundled synthetic data, imported CSVs, or cached fetches.
+
+    One instance serves one debate: it remembers the last history it read, so the quote that
+    follows the bars costs no second query.
+    """
 
     name = "embedded"
 
+    def __init__(self) -> None:
+        self._last: tuple[str, dt.date, list[BarData]] | None = None
+
     def bars(self, symbol: str, *, as_of: dt.date, lookback: int) -> list[BarData]:
+        if self._last and self._last[:2] == (symbol, as_of) and len(self._last[2]) >= lookback:
+            return self._last[2][-lookback:]
+        bars = self._read(symbol, as_of, lookback)
+        self._last = (symbol, as_of, bars)
+        return bars
+
+    def _read(self, symbol: str, as_of: dt.date, lookback: int) -> list[BarData]:
         rows = list(
             Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date__lte=as_of)
             .order_by("-date")
