@@ -19,8 +19,8 @@ def test_post_session_runs_through_django_q_and_completes(
     assert detail["symbol"] == "ACME"
     assert len(detail["messages"]) == 6
     assert [c["tool"] for c in detail["tool_calls"]] == [
-        "get_quote",
         "get_bars",
+        "get_quote",
         "get_account",
         "get_positions",
     ]
