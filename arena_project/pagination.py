@@ -1,10 +1,40 @@
 """Pagination shared by every list endpoint (set once in REST_FRAMEWORK)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
 
 
 class ArenaPagination(PageNumberPagination):
-    """Page numbers with a client-chosen page size, capped so no request can ask for everything."""
+    """Page numbers with a client-chosen page size, capped so no request can ask for everything.
+
+    A page size that is not a whole number from 1 to ``max_page_size`` is a 400, like any other bad
+    input (DRF's default silently falls back to the default size), and the schema says so.
+    """
 
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request: Request) -> int | None:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        try:
+            size = int(raw)
+        except ValueError:
+            size = 0
+        if not 1 <= size <= self.max_page_size:
+            message = f"Must be a whole number from 1 to {self.max_page_size}."
+            raise ValidationError({self.page_size_query_param: [message]})
+        return size
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters

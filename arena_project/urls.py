@@ -13,3 +13,5 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("debates.api.urls")),
 ]
+
+handler404 = "arena_project.errors.page_not_found"
