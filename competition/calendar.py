@@ -37,6 +37,17 @@ def symbol_days(symbols: Iterable[str], start: dt.date, end: dt.date) -> dict[st
     return result
 
 
+def opens_period(previous: dt.date | None, day: dt.date, frequency: str) -> bool:
+    """Whether ``day`` starts a new rebalance period after the trading day ``previous`` (None: first day)."""
+    if previous is None or frequency == RebalanceFrequency.DAILY:
+        return True
+    if frequency == RebalanceFrequency.WEEKLY:
+        return day.isocalendar()[:2] != previous.isocalendar()[:2]
+    if frequency == RebalanceFrequency.MONTHLY:
+        return (day.year, day.month) != (previous.year, previous.month)
+    raise ValueError(f"Unknown rebalance frequency {frequency!r}")
+
+
 def is_rebalance_day(days: Sequence[dt.date], index: int, frequency: str) -> bool:
     """Whether ``days[index]`` opens a new rebalance period (the first trading day of a week/month).
 
@@ -44,14 +55,7 @@ def is_rebalance_day(days: Sequence[dt.date], index: int, frequency: str) -> boo
     """
     if index >= len(days) - 1:
         return False
-    if frequency == RebalanceFrequency.DAILY or index == 0:
-        return True
-    day, previous = days[index], days[index - 1]
-    if frequency == RebalanceFrequency.WEEKLY:
-        return day.isocalendar()[:2] != previous.isocalendar()[:2]
-    if frequency == RebalanceFrequency.MONTHLY:
-        return (day.year, day.month) != (previous.year, previous.month)
-    raise ValueError(f"Unknown rebalance frequency {frequency!r}")
+    return opens_period(days[index - 1] if index else None, days[index], frequency)
 
 
 def rebalance_days(days: Sequence[dt.date], frequency: str) -> list[dt.date]:

@@ -21,6 +21,7 @@ from django.db.models import F, Q
 from agents.models import AgentProfile, Panel
 from arena_project.models import TimeStampedModel
 from debates.models import DebateSession
+from outcomes.models import TradingAccount
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -31,7 +32,7 @@ def _money(**kwargs: object) -> models.DecimalField:
 
 
 def _usd(**kwargs: object) -> models.DecimalField:
-    """LLM dollars: six decimals, like the cost ledger (a rules call costs 0, a cheap call fractions of a cent)."""
+    """LLM dollars to six decimals (a rules call costs 0, a cheap model call fractions of a cent)."""
     return models.DecimalField(max_digits=14, decimal_places=6, **kwargs)  # type: ignore[arg-type]
 
 
@@ -99,7 +100,9 @@ class TraderProfile(TimeStampedModel):
                 condition=Q(rebalance_frequency__in=RebalanceFrequency.values),
                 name="traderprofile_rebalance_valid",
             ),
-            models.CheckConstraint(condition=Q(broker__in=TraderBroker.values), name="traderprofile_broker_valid"),
+            models.CheckConstraint(
+                condition=Q(broker__in=TraderBroker.values), name="traderprofile_broker_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(slippage_bps__gte=0, commission_bps__gte=0), name="traderprofile_costs_gte_0"
             ),
@@ -178,18 +181,23 @@ class CompetitionRun(TimeStampedModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=RunStatus.values), name="competitionrun_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="competitionrun_status_valid"
+            ),
             models.CheckConstraint(condition=Q(mode__in=RunMode.values), name="competitionrun_mode_valid"),
             models.CheckConstraint(
                 condition=Q(mode=RunMode.PAPER) | Q(start_date__isnull=False, end_date__isnull=False),
                 name="competitionrun_backtest_has_period",
             ),
             models.CheckConstraint(
-                condition=Q(start_date__isnull=True) | Q(end_date__isnull=True) | Q(start_date__lte=F("end_date")),
+                condition=Q(start_date__isnull=True)
+                | Q(end_date__isnull=True)
+                | Q(start_date__lte=F("end_date")),
                 name="competitionrun_start_lte_end",
             ),
             models.CheckConstraint(
-                condition=Q(budget_usd__isnull=True) | Q(budget_usd__gte=0), name="competitionrun_budget_gte_0"
+                condition=Q(budget_usd__isnull=True) | Q(budget_usd__gte=0),
+                name="competitionrun_budget_gte_0",
             ),
             models.CheckConstraint(condition=Q(cost_usd__gte=0), name="competitionrun_cost_gte_0"),
             models.CheckConstraint(
@@ -229,7 +237,13 @@ class CompetitionEntry(models.Model):
         TraderProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
     )
     label = models.CharField(max_length=120, help_text="The trader's name at the time, or the baseline's.")
-    # OUTCOMES-MERGE: account = OneToOneField("outcomes.TradingAccount") once outcomes lands.
+    account = models.OneToOneField(
+        TradingAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="competition_entry",
+    )
     last_date = models.DateField(null=True, blank=True, help_text="Last day this entry has fully stepped.")
     decisions = models.PositiveIntegerField(default=0)
     cost_usd = _usd(default=ZERO)
@@ -239,14 +253,18 @@ class CompetitionEntry(models.Model):
         verbose_name_plural = "competition entries"
         constraints = [
             models.UniqueConstraint(
-                fields=["run", "trader"], condition=Q(trader__isnull=False), name="competitionentry_one_per_trader"
+                fields=["run", "trader"],
+                condition=Q(trader__isnull=False),
+                name="competitionentry_one_per_trader",
             ),
             models.UniqueConstraint(
                 fields=["run", "kind"],
                 condition=~Q(kind=EntryKind.TRADER),
                 name="competitionentry_one_per_baseline",
             ),
-            models.CheckConstraint(condition=Q(kind__in=EntryKind.values), name="competitionentry_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind__in=EntryKind.values), name="competitionentry_kind_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(kind=EntryKind.TRADER, trader__isnull=False)
                 | (~Q(kind=EntryKind.TRADER) & Q(trader__isnull=True)),
@@ -275,14 +293,18 @@ class CompetitionDecision(models.Model):
     session = models.OneToOneField(
         DebateSession, null=True, blank=True, on_delete=models.PROTECT, related_name="competition_decision"
     )
-    action = models.CharField(max_length=8, blank=True, help_text="buy / sell / hold; empty if the debate failed.")
+    action = models.CharField(
+        max_length=8, blank=True, help_text="buy / sell / hold; empty if the debate failed."
+    )
     size = models.FloatField(default=0.0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["entry", "date", "symbol"]
         constraints = [
-            models.UniqueConstraint(fields=["entry", "symbol", "date"], name="competitiondecision_unique_day"),
+            models.UniqueConstraint(
+                fields=["entry", "symbol", "date"], name="competitiondecision_unique_day"
+            ),
             models.CheckConstraint(
                 condition=Q(action__in=["", "buy", "sell", "hold"]), name="competitiondecision_action_valid"
             ),

@@ -111,7 +111,9 @@ def _seat(profile: AgentProfile, stage: str) -> SeatEstimate:
     if profile.provider == Provider.RULES:
         return SeatEstimate(profile.name, stage, profile.provider, 1.0, 0.0, Decimal(0), "rules")
     recent = list(
-        LlmCall.objects.filter(profile=profile).order_by("-created_at").values_list("pk", flat=True)[:HISTORY_CALLS]
+        LlmCall.objects.filter(profile=profile)
+        .order_by("-created_at")
+        .values_list("pk", flat=True)[:HISTORY_CALLS]
     )
     if recent:
         stats = LlmCall.objects.filter(pk__in=recent).aggregate(
@@ -126,7 +128,9 @@ def _seat(profile: AgentProfile, stage: str) -> SeatEstimate:
             per_answer = stats["calls"] / stats["answers"] if stats["answers"] else 1.0
             tokens = float(stats["tokens_in"] or 0) + float(stats["tokens_out"] or 0)
             cost = Decimal(stats["cost"]).quantize(USD_Q, rounding=ROUND_CEILING)
-            return SeatEstimate(profile.name, stage, profile.provider, max(per_answer, 1.0), tokens, cost, "ledger")
+            return SeatEstimate(
+                profile.name, stage, profile.provider, max(per_answer, 1.0), tokens, cost, "ledger"
+            )
     spec = ProfileSpec.from_profile(profile)
     tokens_in = settings.ARENA_COMPETITION_ESTIMATE_INPUT_TOKENS
     tokens_out = int((profile.params or {}).get("max_tokens", settings.ARENA_LLM_MAX_TOKENS))
@@ -202,7 +206,9 @@ def competition_cost_estimate(
     return _total(lines)
 
 
-def paper_cost_estimate(*, traders: Sequence[TraderProfile], symbols: Sequence[str], ticks: int) -> CostEstimate:
+def paper_cost_estimate(
+    *, traders: Sequence[TraderProfile], symbols: Sequence[str], ticks: int
+) -> CostEstimate:
     """Estimate a paper run of ``ticks`` ticks (each debates every symbol once per trader at most)."""
     return _total([_trader(trader, ticks * len(symbols)) for trader in traders])
 
