@@ -121,7 +121,13 @@ def wilson(successes: int, n: int, *, z: float = Z_95) -> Interval | None:
         return None
     if not 0 <= successes <= n:
         raise ValueError(f"successes must be within 0..n, got {successes} of {n}")
-    p = successes / n
+    return wilson_p(successes / n, n, z=z)
+
+
+def wilson_p(p: float, n: int, *, z: float = Z_95) -> Interval | None:
+    """Wilson interval around a proportion ``p`` observed over ``n`` trials (e.g. a fair coin's 0.5)."""
+    if n <= 0:
+        return None
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)

@@ -297,7 +297,7 @@ class CompetitionDecision(models.Model):
         max_length=8, blank=True, help_text="buy / sell / hold; empty if the debate failed."
     )
     size = models.FloatField(default=0.0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)  # the trader leaderboard's window
 
     class Meta:
         ordering = ["entry", "date", "symbol"]
@@ -393,29 +393,35 @@ class CompetitionScore(models.Model):
 class LeaderboardDaily(models.Model):
     """Per agent profile, per UTC day, per symbol (``*`` = all symbols): the sums the leaderboard adds up.
 
-    A rollup of the cost ledger, the debate messages and the outcomes, rebuilt day by day by
-    ``leaderboard_rollup_refresh`` (a django-q2 schedule); the leaderboard reads it for whole days
-    up to ``LeaderboardRollupState.complete_through`` and the raw tables for the rest, so its answer
-    always equals the raw aggregation's (tested).
+    Rows with no profile hold the day's baseline sums (every decision, however many profiles took
+    part). A rollup of the debate messages, their outcomes and the cost ledger, rebuilt day by day by
+    ``leaderboard_rollup_refresh`` (a django-q2 schedule); the leaderboard reads it for whole days up
+    to ``LeaderboardRollupState.complete_through`` and the raw tables for the rest, so its answer
+    equals the raw aggregation's (tested). Field meanings: ``competition.aggregates``.
     """
 
-    profile = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="leaderboard_days")
+    profile = models.ForeignKey(
+        AgentProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="leaderboard_days"
+    )
     day = models.DateField()
     symbol = models.CharField(max_length=16, help_text="'*' for all symbols together.")
     decisions = models.PositiveIntegerField(default=0)
     escalated = models.PositiveIntegerField(default=0)
-    confidence_n = models.PositiveIntegerField(default=0)
-    confidence_sum = models.FloatField(default=0.0)
-    directional = models.PositiveIntegerField(default=0, help_text="Settled calls with a direction.")
-    hits = models.PositiveIntegerField(default=0)
-    brier_sum = models.FloatField(default=0.0)
     settled = models.PositiveIntegerField(default=0)
     wins = models.PositiveIntegerField(default=0)
     pnl_usd = _money(default=ZERO)
-    alpha_sum = models.FloatField(default=0.0, help_text="Sum of decision return minus the symbol's return.")
+    alpha_sum = models.FloatField(default=0.0)
+    alpha_n = models.PositiveIntegerField(default=0)
+    directional = models.PositiveIntegerField(default=0, help_text="Settled calls with a direction.")
+    hits = models.PositiveIntegerField(default=0)
+    brier_n = models.PositiveIntegerField(default=0)
+    brier_sum = models.FloatField(default=0.0)
+    brier_sq_sum = models.FloatField(default=0.0)
+    confidence_n = models.PositiveIntegerField(default=0)
+    confidence_sum = models.FloatField(default=0.0)
     calls = models.PositiveIntegerField(default=0)
     tokens = models.BigIntegerField(default=0)
-    cost_usd = _usd(default=ZERO)
+    cost_usd = models.DecimalField(max_digits=18, decimal_places=10, default=ZERO)
     latency_ms_sum = models.BigIntegerField(default=0)
     unknown_cost_calls = models.PositiveIntegerField(default=0)
 
@@ -423,12 +429,22 @@ class LeaderboardDaily(models.Model):
         ordering = ["-day", "profile", "symbol"]
         verbose_name_plural = "leaderboard days"
         constraints = [
-            models.UniqueConstraint(fields=["profile", "day", "symbol"], name="leaderboarddaily_unique"),
+            models.UniqueConstraint(
+                fields=["profile", "day", "symbol"],
+                condition=Q(profile__isnull=False),
+                name="leaderboarddaily_unique_profile_day",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "symbol"],
+                condition=Q(profile__isnull=True),
+                name="leaderboarddaily_unique_baseline_day",
+            ),
         ]
+        # The leaderboard reads one symbol (or '*') over a day range, grouped by profile.
         indexes = [models.Index(fields=["symbol", "day", "profile"], name="leaderboarddaily_symbol_day")]
 
     def __str__(self) -> str:
-        return f"{self.profile_id} {self.day} {self.symbol}"
+        return f"{self.profile_id or 'all'} {self.day} {self.symbol}"
 
 
 class LeaderboardRollupState(models.Model):

@@ -107,8 +107,8 @@ class _Stepper:
                 decision = CompetitionDecision.objects.create(
                     entry=entry, symbol=symbol, date=day, session=session
                 )
+        assert decision.session is not None  # noqa: S101 - trader decisions always have a debate
         session = decision.session
-        assert session is not None  # noqa: S101 - trader decisions always have a debate
         if session.status in (DebateStatus.QUEUED, DebateStatus.RUNNING):
             if not debate_session_claim(session_id=session.pk):
                 logger.warning(
@@ -309,9 +309,9 @@ class BacktestEngine(_Stepper):
         return StepResult.COMPLETED
 
     def _step(self, index: int, day: dt.date) -> None:
-        accounts = {p.entry.account_id: p for p in self.participants}
-        for fill in fills_query(accounts, on=day):
-            accounts[fill.account_id].book.apply(fill)
+        by_account = {p.entry.account_id: p for p in self.participants if p.entry.account_id}
+        for fill in fills_query(list(by_account), on=day):
+            by_account[fill.account_id].book.apply(fill)
         symbols = [s for s in self.run.symbols if self.market.has_bar(s, day)]
         EquityPoint.objects.bulk_create(
             [self._equity_point(p, day) for p in self.participants], ignore_conflicts=True

@@ -127,9 +127,9 @@ def _seat(profile: AgentProfile, stage: str) -> SeatEstimate:
         if stats["priced"]:
             per_answer = stats["calls"] / stats["answers"] if stats["answers"] else 1.0
             tokens = float(stats["tokens_in"] or 0) + float(stats["tokens_out"] or 0)
-            cost = Decimal(stats["cost"]).quantize(USD_Q, rounding=ROUND_CEILING)
+            mean = Decimal(stats["cost"]).quantize(USD_Q, rounding=ROUND_CEILING)
             return SeatEstimate(
-                profile.name, stage, profile.provider, max(per_answer, 1.0), tokens, cost, "ledger"
+                profile.name, stage, profile.provider, max(per_answer, 1.0), tokens, mean, "ledger"
             )
     spec = ProfileSpec.from_profile(profile)
     tokens_in = settings.ARENA_COMPETITION_ESTIMATE_INPUT_TOKENS

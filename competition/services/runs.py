@@ -12,6 +12,7 @@ import datetime as dt
 import secrets
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -126,7 +127,7 @@ def _account_for(
     """A fresh book for one entry; backtests always trade on the simulated broker. Baselines start
     with ``capital`` (the largest trader's, so whole-share rounding weighs no more on them)."""
     name = f"competition-{run.pk}-{entry.pk}"
-    common = {
+    common: dict[str, Any] = {
         "description": f"Competition run {run.pk}: {entry.label}",
         "allowed_symbols": list(run.symbols),
     }

@@ -127,7 +127,7 @@ def competition_scores_compute(*, run: CompetitionRun) -> list[CompetitionScore]
                 alpha_pp=alpha,
                 cost_per_alpha_usd=None if per_alpha is None else Decimal(str(per_alpha)).quantize(USD_Q),
                 distinguishable=_distinguishable(entry, intervals, baselines),
-                **values,  # type: ignore[arg-type]
+                **values,
             )
         )
     CompetitionScore.objects.filter(run=run).delete()
