@@ -14,6 +14,8 @@ urlpatterns = [
     path("api/", include("debates.api.urls")),
     path("api/", include("outcomes.api.urls")),
     path("api/admin/arena/", include("agents.api.urls")),
+    path("api/admin/arena/", include("competition.api.leaderboard_urls")),
+    path("api/competition/", include("competition.api.urls")),
 ]
 
 handler404 = "arena_project.errors.page_not_found"
