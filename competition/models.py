@@ -459,3 +459,12 @@ class LeaderboardRollupState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: complete through {self.complete_through}"
+
+
+class Leaderboard(LeaderboardRollupState):
+    """No table of its own: gives the leaderboard a page in the admin (see ``LeaderboardAdmin``)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "leaderboard"
+        verbose_name_plural = "leaderboard"

@@ -35,12 +35,13 @@ from debates.models import DebateConsensus, DebateStatus
 from debates.services import debate_session_claim, debate_session_create, debate_session_run
 from outcomes.brokers.base import BrokerRejectedError, DuplicateClientOrderIdError, OrderRequest
 from outcomes.brokers.simulated import SimulatedBroker, last_close
-from outcomes.models import IntentStatus, OrderIntent, OrderType, Side, TimeInForce
+from outcomes.models import IntentStatus, OrderIntent, OrderType, Outcome, OutcomeStatus, Side, TimeInForce
 from outcomes.services import (
     decision_trade_open,
     order_intent_claim,
     order_intent_submit,
     order_submission_deferred,
+    outcome_settle,
     session_account_attach,
 )
 
@@ -304,9 +305,19 @@ class BacktestEngine(_Stepper):
                 self.on_day(self.run)
             if self.deadline is not None and time.monotonic() > self.deadline and index < len(self.days) - 1:
                 return StepResult.PAUSED
+        self._settle_outcomes()
         competition_scores_compute(run=self.run)
         competition_run_finish(run_id=self.run.pk, status=RunStatus.COMPLETED)
         return StepResult.COMPLETED
+
+    def _settle_outcomes(self) -> None:
+        """Score the run's decisions whose horizon the bars already cover (the leaderboard's input);
+        the rest are settled by the outcomes schedule as bars arrive."""
+        pending = Outcome.objects.filter(
+            account__competition_entry__run=self.run, status=OutcomeStatus.PENDING
+        ).values_list("pk", flat=True)
+        for outcome_id in list(pending):
+            outcome_settle(outcome_id=outcome_id)
 
     def _step(self, index: int, day: dt.date) -> None:
         by_account = {p.entry.account_id: p for p in self.participants if p.entry.account_id}
