@@ -44,7 +44,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Cast, Coalesce, TruncDate
 
-from debates.models import DebateMessage, LlmCall
+from debates.models import DebateConsensus, DebateMessage, LlmCall
 from outcomes.models import OutcomeStatus
 
 from .models import CompetitionDecision
@@ -73,7 +73,8 @@ def _float(expression: Any) -> Any:
 
 
 def _outcome_terms(prefix: str) -> dict[str, Any]:
-    """Expressions over the decision's outcome, reached through ``prefix`` (a path to the consensus)."""
+    """Expressions over the decision's outcome, reached through ``prefix`` (a path to the consensus,
+    empty when the query is over consensuses)."""
     o = f"{prefix}outcome__"
     settled = Q(**{f"{o}status__in": SETTLED})
     priced = settled & Q(**{f"{o}entry_price__gt": 0, f"{o}exit_price__isnull": False})
@@ -243,26 +244,27 @@ def ledger_sums() -> dict[str, Any]:
 
 def baseline_sums(
     *, start: dt.datetime | None, end: dt.datetime | None, keys: Sequence[str] = (), symbol: str | None = None
-) -> QuerySet[Any]:
-    """Over every decision (each once, at its judge's message): how often the symbol rose.
+) -> Any:
+    """Over every decision (each once, at its consensus's time): how often the symbol rose.
 
     A buy-and-hold agent "calls up" every time, so its hit rate is the share of priced decisions
     whose symbol went up; that is the baseline a profile's hit and win rates are held against.
+    Grouped by ``keys`` (``day``, ``symbol``) for the rollup; one dict of totals without keys.
     """
-    qs = DebateMessage.objects.filter(session__consensus__isnull=False, role="judge", round=1)
-    qs = _window(qs, "created_at", start, end)
+    qs = _window(DebateConsensus.objects.all(), "created_at", start, end)
     if symbol:
         qs = qs.filter(session__symbol=symbol)
     qs = qs.annotate(symbol=F("session__symbol"))
-    terms = _outcome_terms("session__consensus__")
-    grouped = _group(qs, keys, "created_at") if keys else qs.order_by()
+    terms = _outcome_terms("")
     sums = {
         "decisions": Count("id"),
         "settled": Count("id", filter=terms["settled"]),
         "directional": Count("id", filter=terms["priced"]),
         "hits": Count("id", filter=terms["priced"] & terms["moved_up"]),
     }
-    return grouped.annotate(**sums) if keys else grouped.aggregate(**sums)  # type: ignore[return-value]
+    if not keys:
+        return qs.aggregate(**sums)
+    return _group(qs, keys, "created_at").annotate(**sums)
 
 
 def trader_decision_sums(

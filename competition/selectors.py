@@ -177,8 +177,8 @@ class Baseline:
         coin = metrics.wilson_p(0.5, rate.n)
         if coin is not None and own.overlaps(coin):
             return True
-        held = self.buy_and_hold_hit_rate.interval()
-        return held is None or own.overlaps(held)
+        held = self.buy_and_hold_hit_rate.interval()  # None: no settled decision to compare with
+        return held is not None and own.overlaps(held)
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ def _agent_sums(
                 start=raw_start, end=raw_end, symbol=query.symbol, profile_filter=profile_filter
             )
             _add(sums, "profile_id", rows)
-        _add_one(base, baseline_sums(start=raw_start, end=raw_end, symbol=query.symbol))  # type: ignore[arg-type]
+        _add_one(base, baseline_sums(start=raw_start, end=raw_end, symbol=query.symbol))
     return sums, base, through, raw
 
 
@@ -396,7 +396,7 @@ def leaderboard_rows(*, query: LeaderboardQuery, now: dt.datetime | None = None)
     start, end = query.bounds(now)
     if query.kind == "traders":
         sums = _trader_sums(query, start, end)
-        base: dict[str, Any] = baseline_sums(start=start, end=end, symbol=query.symbol)  # type: ignore[assignment]
+        base: dict[str, Any] = baseline_sums(start=start, end=end, symbol=query.symbol)
         through, raw = None, [(start, end)]
         meta_qs = TraderProfile.objects.filter(pk__in=list(sums)).select_related("panel")
         meta = {

@@ -25,7 +25,7 @@ from django.db.models import Min
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from debates.models import DebateMessage, LlmCall
+from debates.models import DebateConsensus, DebateMessage, LlmCall
 from outcomes.models import Outcome
 
 from ..aggregates import (
@@ -60,7 +60,7 @@ def _days_changed_since(since: dt.datetime | None, through: dt.date) -> set[dt.d
     """UTC days whose sums may differ from what the rollup holds."""
     end = day_start(through + dt.timedelta(days=1))
     days: set[dt.date] = set()
-    for model in (DebateMessage, LlmCall):
+    for model in (DebateMessage, LlmCall, DebateConsensus):
         qs = model.objects.filter(created_at__lt=end)
         if since is not None:
             qs = qs.filter(created_at__gte=since)
