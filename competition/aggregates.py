@@ -144,14 +144,20 @@ def _decision_sums(first: Q, terms: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _window(
-    qs: QuerySet[Any], field: str, start: dt.datetime | None, end: dt.datetime | None
-) -> QuerySet[Any]:
-    if start is not None:
-        qs = qs.filter(**{f"{field}__gte": start})
-    if end is not None:
-        qs = qs.filter(**{f"{field}__lt": end})
-    return qs
+Ranges = Sequence[tuple[dt.datetime | None, dt.datetime | None]]
+
+
+def _window(qs: QuerySet[Any], field: str, ranges: Ranges) -> QuerySet[Any]:
+    """Rows whose ``field`` falls in any of the [start, end) ranges (None: open-ended)."""
+    condition = Q()
+    for start, end in ranges:
+        bounds = Q()
+        if start is not None:
+            bounds &= Q(**{f"{field}__gte": start})
+        if end is not None:
+            bounds &= Q(**{f"{field}__lt": end})
+        condition |= bounds
+    return qs.filter(condition) if ranges else qs
 
 
 def _group(qs: QuerySet[Any], keys: Sequence[str], time_field: str) -> QuerySet[Any]:
@@ -162,10 +168,10 @@ def _group(qs: QuerySet[Any], keys: Sequence[str], time_field: str) -> QuerySet[
 
 
 def _profile_messages(
-    start: dt.datetime | None, end: dt.datetime | None, symbol: str | None, profile_filter: Q | None
+    ranges: Ranges, symbol: str | None, profile_filter: Q | None
 ) -> QuerySet[DebateMessage]:
     qs = DebateMessage.objects.filter(session__consensus__isnull=False)
-    qs = _window(qs, "created_at", start, end)
+    qs = _window(qs, "created_at", ranges)
     if symbol:
         qs = qs.filter(session__symbol=symbol)
     if profile_filter is not None:
@@ -175,8 +181,7 @@ def _profile_messages(
 
 def profile_decision_sums(
     *,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
+    ranges: Ranges,
     keys: Sequence[str] = ("profile_id",),
     symbol: str | None = None,
     profile_filter: Q | None = None,
@@ -186,21 +191,20 @@ def profile_decision_sums(
     earlier = DebateMessage.objects.filter(
         session=OuterRef("session"), profile=OuterRef("profile"), round__lt=OuterRef("round")
     )
-    qs = _profile_messages(start, end, symbol, profile_filter).filter(~Exists(earlier))
+    qs = _profile_messages(ranges, symbol, profile_filter).filter(~Exists(earlier))
     terms = _outcome_terms("session__consensus__")
     return _group(qs, keys, "created_at").annotate(**_decision_sums(Q(pk__isnull=False), terms))
 
 
 def profile_direction_sums(
     *,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
+    ranges: Ranges,
     keys: Sequence[str] = ("profile_id",),
     symbol: str | None = None,
     profile_filter: Q | None = None,
 ) -> QuerySet[Any]:
     """Per agent profile (and ``keys``): every call it made, its direction, hit, confidence, Brier."""
-    qs = _profile_messages(start, end, symbol, profile_filter)
+    qs = _profile_messages(ranges, symbol, profile_filter)
     terms = _outcome_terms("session__consensus__")
     judge = Q(role="judge")
     up = Q(stance="bullish") | (judge & Q(session__consensus__action="buy"))
@@ -213,14 +217,13 @@ PROFILE_QUERIES = (profile_decision_sums, profile_direction_sums)
 
 def profile_call_sums(
     *,
-    start: dt.datetime | None,
-    end: dt.datetime | None,
+    ranges: Ranges,
     keys: Sequence[str] = ("profile_id",),
     symbol: str | None = None,
     profile_filter: Q | None = None,
 ) -> QuerySet[Any]:
     """Per agent profile (and ``keys``): calls, tokens, known cost, latency and unpriced calls."""
-    qs = _window(LlmCall.objects.all(), "created_at", start, end)
+    qs = _window(LlmCall.objects.all(), "created_at", ranges)
     if symbol:
         qs = qs.filter(session__symbol=symbol)
     if profile_filter is not None:
@@ -242,16 +245,14 @@ def ledger_sums() -> dict[str, Any]:
     }
 
 
-def baseline_sums(
-    *, start: dt.datetime | None, end: dt.datetime | None, keys: Sequence[str] = (), symbol: str | None = None
-) -> Any:
+def baseline_sums(*, ranges: Ranges, keys: Sequence[str] = (), symbol: str | None = None) -> Any:
     """Over every decision (each once, at its consensus's time): how often the symbol rose.
 
     A buy-and-hold agent "calls up" every time, so its hit rate is the share of priced decisions
     whose symbol went up; that is the baseline a profile's hit and win rates are held against.
     Grouped by ``keys`` (``day``, ``symbol``) for the rollup; one dict of totals without keys.
     """
-    qs = _window(DebateConsensus.objects.all(), "created_at", start, end)
+    qs = _window(DebateConsensus.objects.all(), "created_at", ranges)
     if symbol:
         qs = qs.filter(session__symbol=symbol)
     qs = qs.annotate(symbol=F("session__symbol"))
@@ -267,12 +268,10 @@ def baseline_sums(
     return _group(qs, keys, "created_at").annotate(**sums)
 
 
-def trader_decision_sums(
-    *, start: dt.datetime | None, end: dt.datetime | None, symbol: str | None = None
-) -> QuerySet[Any]:
+def trader_decision_sums(*, ranges: Ranges, symbol: str | None = None) -> QuerySet[Any]:
     """Per trader profile: its competition decisions, judged by the judge's call and the outcomes."""
     qs = CompetitionDecision.objects.filter(entry__trader__isnull=False, session__consensus__isnull=False)
-    qs = _window(qs, "created_at", start, end)
+    qs = _window(qs, "created_at", ranges)
     if symbol:
         qs = qs.filter(symbol=symbol)
     terms = _outcome_terms("session__consensus__")
@@ -288,15 +287,12 @@ def trader_decision_sums(
     )
 
 
-def trader_call_sums(
-    *, start: dt.datetime | None, end: dt.datetime | None, symbol: str | None = None
-) -> QuerySet[Any]:
+def trader_call_sums(*, ranges: Ranges, symbol: str | None = None) -> QuerySet[Any]:
     """Per trader profile: the ledger of its competition debates."""
     qs = _window(
         LlmCall.objects.filter(session__competition_decision__entry__trader__isnull=False),
         "created_at",
-        start,
-        end,
+        ranges,
     )
     if symbol:
         qs = qs.filter(session__symbol=symbol)

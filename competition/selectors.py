@@ -40,7 +40,7 @@ from .models import (
     LeaderboardDaily,
     TraderProfile,
 )
-from .services.rollup import day_start, rollup_state
+from .services.rollup import day_start, rollup_complete_through
 
 # --- runs and traders ---------------------------------------------------------------------------
 
@@ -284,42 +284,53 @@ def _profile_filter(query: LeaderboardQuery, prefix: str = "") -> Q | None:
     return Q(**terms) if terms else None
 
 
+PROFILE_META = ("name", "role", "provider", "model", "tier")
+
+
 def _agent_sums(
     query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
-) -> tuple[
-    dict[Any, dict[str, Any]], dict[str, Any], dt.date | None, list[tuple[dt.datetime | None, dt.datetime]]
-]:
-    """Per-profile sums and the baseline's: rollup days plus raw edges."""
-    state = rollup_state()
-    through = state.complete_through if state else None
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]], dt.date | None, list[Any]]:
+    """Per-profile sums, the baseline's sums and the profiles' names: rollup days plus raw edges.
+
+    One query reads the rollup (the baseline rows are its NULL-profile group, the names come with
+    the join), and one query per family reads every raw range at once.
+    """
+    through = rollup_complete_through()
     days, raw = _split(start, end, through)
     sums: dict[Any, dict[str, Any]] = defaultdict(dict)
     base: dict[str, Any] = {}
+    meta: dict[int, dict[str, str]] = {}
     profile_filter = _profile_filter(query, "profile__")
     if days is not None:
         rolled = LeaderboardDaily.objects.filter(symbol=query.symbol or ALL_SYMBOLS, day__range=days)
-        per_profile = rolled.filter(profile__isnull=False)
         if profile_filter is not None:
-            per_profile = per_profile.filter(profile_filter)
-        totals = {f: Sum(f) for f in SUM_FIELDS}
-        _add(sums, "profile_id", per_profile.values("profile_id").order_by().annotate(**totals))  # type: ignore[arg-type]
-        _add_one(base, rolled.filter(profile__isnull=True).aggregate(**{f: Sum(f) for f in BASELINE_SUMS}))
-    for raw_start, raw_end in raw:
+            rolled = rolled.filter(profile_filter | Q(profile__isnull=True))
+        names = [f"profile__{f}" for f in PROFILE_META]
+        grouped = rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
+        for row in grouped:
+            profile_id = row.pop("profile_id")
+            described = {f: row.pop(f"profile__{f}") for f in PROFILE_META}
+            if profile_id is None:
+                _add_one(base, {f: row[f] for f in BASELINE_SUMS})
+            else:
+                meta[profile_id] = described
+                _add_one(sums[profile_id], row)
+    if raw:
         for query_sums in (*PROFILE_QUERIES, profile_call_sums):
-            rows = query_sums(
-                start=raw_start, end=raw_end, symbol=query.symbol, profile_filter=profile_filter
-            )
+            rows = query_sums(ranges=raw, symbol=query.symbol, profile_filter=profile_filter)
             _add(sums, "profile_id", rows)
-        _add_one(base, baseline_sums(start=raw_start, end=raw_end, symbol=query.symbol))
-    return sums, base, through, raw
+        _add_one(base, baseline_sums(ranges=raw, symbol=query.symbol))
+    missing = [pk for pk in sums if pk not in meta]
+    if missing:
+        for profile in AgentProfile.objects.filter(pk__in=missing).values("pk", *PROFILE_META):
+            meta[profile.pop("pk")] = profile
+    return sums, base, meta, through, raw
 
 
-def _trader_sums(
-    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
-) -> dict[Any, dict[str, Any]]:
+def _trader_sums(query: LeaderboardQuery, ranges: list[Any]) -> dict[Any, dict[str, Any]]:
     sums: dict[Any, dict[str, Any]] = defaultdict(dict)
-    _add(sums, "trader_id", trader_decision_sums(start=start, end=end, symbol=query.symbol))
-    _add(sums, "trader_id", trader_call_sums(start=start, end=end, symbol=query.symbol))
+    _add(sums, "trader_id", trader_decision_sums(ranges=ranges, symbol=query.symbol))
+    _add(sums, "trader_id", trader_call_sums(ranges=ranges, symbol=query.symbol))
     return sums
 
 
@@ -395,23 +406,17 @@ def leaderboard_rows(*, query: LeaderboardQuery, now: dt.datetime | None = None)
     now = now or timezone.now()
     start, end = query.bounds(now)
     if query.kind == "traders":
-        sums = _trader_sums(query, start, end)
-        base: dict[str, Any] = baseline_sums(start=start, end=end, symbol=query.symbol)
-        through, raw = None, [(start, end)]
-        meta_qs = TraderProfile.objects.filter(pk__in=list(sums)).select_related("panel")
+        raw: list[Any] = [(start, end)]
+        sums = _trader_sums(query, raw)
+        base: dict[str, Any] = baseline_sums(ranges=raw, symbol=query.symbol)
+        through = None
+        traders = TraderProfile.objects.filter(pk__in=list(sums)).select_related("panel")
         meta = {
             t.pk: {"name": t.name, "role": "trader", "provider": "", "model": t.panel.name, "tier": ""}
-            for t in meta_qs
+            for t in traders
         }
     else:
-        sums, base, through, raw = _agent_sums(query, start, end)
-        profiles = AgentProfile.objects.filter(pk__in=list(sums)).only(
-            "name", "role", "provider", "model", "tier"
-        )
-        meta = {
-            p.pk: {"name": p.name, "role": p.role, "provider": p.provider, "model": p.model, "tier": p.tier}
-            for p in profiles
-        }
+        sums, base, meta, through, raw = _agent_sums(query, start, end)
     baseline = Baseline(
         decisions=int(base.get("decisions") or 0),
         directional=int(base.get("directional") or 0),

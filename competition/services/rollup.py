@@ -14,6 +14,7 @@ watermark from the raw tables, so only outcome settlements of older days wait fo
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -97,13 +98,13 @@ def _rows_for(first: dt.date, last: dt.date) -> list[LeaderboardDaily]:
     for by_symbol in (True, False):
         keys = ("profile_id", "day", "symbol") if by_symbol else ("profile_id", "day")
         for query in (*PROFILE_QUERIES, profile_call_sums):
-            for row in query(start=start, end=end, keys=keys):
+            for row in query(ranges=[(start, end)], keys=keys):
                 symbol = row.pop("symbol") if by_symbol else ALL_SYMBOLS
                 if by_symbol and not symbol:
                     continue  # calls outside a debate count only towards all symbols
                 sums[(row.pop("profile_id"), row.pop("day"), symbol)].update(row)
         base_keys = ("day", "symbol") if by_symbol else ("day",)
-        for row in baseline_sums(start=start, end=end, keys=base_keys):
+        for row in baseline_sums(ranges=[(start, end)], keys=base_keys):
             symbol = row.pop("symbol") if by_symbol else ALL_SYMBOLS
             sums[(None, row.pop("day"), symbol)].update(row)
     rows = []
@@ -148,11 +149,31 @@ def leaderboard_rollup_refresh(*, now: dt.datetime | None = None) -> RefreshSumm
         state.watermark = watermark
         state.refreshed_at = now
         state.save()
+        _THROUGH_CACHE.clear()
     return RefreshSummary(days=len(changed), rows=rows, complete_through=through)
 
 
 def rollup_state() -> LeaderboardRollupState | None:
     return LeaderboardRollupState.objects.filter(key=STATE_KEY).first()
+
+
+_THROUGH_CACHE: dict[str, tuple[float, dt.date | None]] = {}
+THROUGH_TTL_S = 5.0
+
+
+def rollup_complete_through() -> dt.date | None:
+    """How far the rollup is complete, remembered for a few seconds (a query saved per leaderboard).
+
+    A stale answer is still exact: it can only be older than the truth (the date only moves
+    forward), and an older date just sends more days to the raw tables instead of the rollup.
+    """
+    cached = _THROUGH_CACHE.get(STATE_KEY)
+    if cached is not None and time.monotonic() - cached[0] < THROUGH_TTL_S:
+        return cached[1]
+    state = rollup_state()
+    through = state.complete_through if state else None
+    _THROUGH_CACHE[STATE_KEY] = (time.monotonic(), through)
+    return through
 
 
 def earliest_activity() -> dt.datetime | None:

@@ -18,6 +18,14 @@ START = dt.date(2024, 3, 4)
 END = dt.date(2024, 3, 22)  # 15 trading days
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rollup_cache() -> None:
+    """The rollup's "complete through" is cached per process; each test's database starts afresh."""
+    from competition.services import rollup
+
+    rollup._THROUGH_CACHE.clear()
+
+
 @pytest.fixture
 def traders(arena: Panel) -> list[TraderProfile]:
     return [
