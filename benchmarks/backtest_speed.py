@@ -21,6 +21,7 @@ import time
 
 from _setup import django_setup
 
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/arena_bench_backtest"
 SYMBOLS = ["ACME", "BOLT", "CYAN", "DUNE", "EPIC"]
 TRADERS = [("bench-steady", "0.10"), ("bench-bold", "0.30"), ("bench-careful", "0.05")]
 
@@ -33,7 +34,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="Print the 30 most expensive calls.")
     args = parser.parse_args()
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as the target says
-    django_setup()
+    django_setup(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
 
     from django.db import connection
 

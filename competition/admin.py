@@ -31,7 +31,7 @@ from .models import (
     RunStatus,
     TraderProfile,
 )
-from .selectors import WINDOWS, LeaderboardQuery, leaderboard_rows
+from .selectors import WINDOWS, LeaderboardQuery, leaderboard_rows_cached
 from .services.rollup import leaderboard_rollup_refresh
 from .services.runs import competition_run_cancel
 from .services.traders import symbols_normalise
@@ -264,7 +264,7 @@ class LeaderboardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             kind=kind if kind in ("agents", "traders") else "agents",
             window=window if window in WINDOWS else "30d",
         )
-        board = leaderboard_rows(query=query)
+        board = leaderboard_rows_cached(query=query)
         context = {
             **self.admin_site.each_context(request),
             "title": "Leaderboard",

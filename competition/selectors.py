@@ -9,12 +9,16 @@ profile's sums into rates with their intervals, sorts and pages the rows (one ro
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -236,6 +240,7 @@ class Leaderboard:
     start: dt.datetime | None
     end: dt.datetime
     rollup_through: dt.date | None
+    computed_at: dt.datetime
     raw_ranges: list[tuple[dt.datetime | None, dt.datetime]] = field(default_factory=list)
 
 
@@ -429,5 +434,24 @@ def leaderboard_rows(*, query: LeaderboardQuery, now: dt.datetime | None = None)
         start=start,
         end=end,
         rollup_through=through,
+        computed_at=now,
         raw_ranges=raw,
     )
+
+
+def leaderboard_rows_cached(*, query: LeaderboardQuery) -> Leaderboard:
+    """``leaderboard_rows``, reused for up to ``ARENA_LEADERBOARD_CACHE_SECONDS`` (0: never).
+
+    The staff page and API ask for the same few windows over and over; the answer is recomputed
+    at most once per period per query (its ``end`` says when it was computed).
+    """
+    ttl = settings.ARENA_LEADERBOARD_CACHE_SECONDS
+    if ttl <= 0:
+        return leaderboard_rows(query=query)
+    period = int(time.time() // ttl)
+    key = "arena:leaderboard:" + hashlib.sha256(f"{query!r}|{period}".encode()).hexdigest()
+    board: Leaderboard | None = cache.get(key)
+    if board is None:
+        board = leaderboard_rows(query=query)
+        cache.set(key, board, timeout=ttl)
+    return board

@@ -437,6 +437,9 @@ class LeaderboardOutputSerializer(serializers.Serializer):
     start = serializers.DateTimeField(allow_null=True)
     end = serializers.DateTimeField()
     rollup_complete_through = serializers.DateField(allow_null=True)
+    computed_at = serializers.DateTimeField(
+        help_text="Answers are reused for ARENA_LEADERBOARD_CACHE_SECONDS."
+    )
     baseline = LeaderboardBaselineOutputSerializer()
     results = LeaderboardRowOutputSerializer(many=True)
 
@@ -446,6 +449,7 @@ def leaderboard_meta(board: Leaderboard) -> dict[str, Any]:
         "start": board.start,
         "end": board.end,
         "rollup_complete_through": board.rollup_through,
+        "computed_at": board.computed_at,
         "baseline": {
             "decisions": board.baseline.decisions,
             "buy_and_hold_hit_rate": _rate(board.baseline.buy_and_hold_hit_rate),

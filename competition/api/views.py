@@ -20,7 +20,7 @@ from ..selectors import (
     competition_run_get,
     competition_run_list,
     equity_curves,
-    leaderboard_rows,
+    leaderboard_rows_cached,
     trader_profile_get,
     trader_profile_list,
 )
@@ -230,7 +230,7 @@ class LeaderboardApi(APIView):
         params: dict[str, Any] = dict(query.validated_data)
         params.pop("page", None)
         params.pop("page_size", None)
-        board = leaderboard_rows(query=LeaderboardQuery(**params))
+        board = leaderboard_rows_cached(query=LeaderboardQuery(**params))
         paginator = ArenaPagination()
         page = paginator.paginate_queryset(board.rows, request, view=self)
         rows = page if page is not None else board.rows

@@ -20,10 +20,14 @@ END = dt.date(2024, 3, 22)  # 15 trading days
 
 @pytest.fixture(autouse=True)
 def _fresh_rollup_cache() -> None:
-    """The rollup's "complete through" is cached per process; each test's database starts afresh."""
+    """The rollup's "complete through" and leaderboard answers are cached per process; each test's
+    database starts afresh."""
+    from django.core.cache import cache
+
     from competition.services import rollup
 
     rollup._THROUGH_CACHE.clear()
+    cache.clear()
 
 
 @pytest.fixture
