@@ -10,7 +10,7 @@ from agents.pricing import call_cost, price_known, worst_case_cost
 from agents.providers.base import ProfileSpec, Usage
 
 
-def spec(provider: str, model: str, **fields) -> ProfileSpec:  # noqa: ANN003
+def spec(provider: str, model: str, **fields) -> ProfileSpec:
     return ProfileSpec(id=1, name="p", role="bull", provider=provider, model=model, tier="cheap", **fields)
 
 

@@ -15,7 +15,7 @@ from tests.gateway.conftest import analysis, ask, is_analysis, make_profile
 pytestmark = pytest.mark.django_db
 
 
-def statuses(result) -> list[str]:  # noqa: ANN001
+def statuses(result) -> list[str]:
     return [a.status for a in result.attempts]
 
 
