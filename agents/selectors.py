@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
-from agents.models import ANALYST_ROLES, AgentProfile, Panel, PanelSeat, PanelStage, Role
+from agents.models import ANALYST_ROLES, AgentProfile, Panel, PanelSeat, PanelStage, ProfileFallback, Role
 from agents.providers.base import ProfileSpec
+from agents.validation import fallback_chain
 from arena_project.errors import NotFoundError
 
 
@@ -44,8 +46,9 @@ def panel_plan_get(*, panel_id: int) -> PanelPlan:
     panel = seats[0].panel if seats else Panel.objects.get(pk=panel_id)
     by_stage: dict[str, dict[str, ProfileSpec]] = {stage: {} for stage in PanelStage.values}
     order = {role: i for i, role in enumerate((*ANALYST_ROLES, Role.JUDGE))}
+    specs = profile_specs_resolve([seat.profile for seat in seats])
     for seat in sorted(seats, key=lambda s: order[s.role]):
-        by_stage[seat.stage][seat.role] = ProfileSpec.from_profile(seat.profile)
+        by_stage[seat.stage][seat.role] = specs[seat.profile.pk]
     return PanelPlan(
         panel_id=panel.pk,
         name=panel.name,
@@ -59,5 +62,63 @@ def panel_plan_get(*, panel_id: int) -> PanelPlan:
     )
 
 
+def profile_specs_resolve(profiles: Iterable[AgentProfile]) -> dict[int, ProfileSpec]:
+    """Snapshots of ``profiles`` with their fallback chains and repair profiles, in two queries.
+
+    The chain is flattened depth first (a fallback's own fallbacks follow it), skips inactive
+    profiles and never repeats one, so a chain is finite even if the graph were cyclic.
+    """
+    profiles = list(profiles)
+    graph: dict[int, list[int]] = {}
+    edges = ProfileFallback.objects.filter(fallback__active=True).order_by("profile_id", "position")
+    for source, target in edges.values_list("profile_id", "fallback_id"):
+        graph.setdefault(source, []).append(target)
+    chains = {p.pk: fallback_chain(p.pk, graph) for p in profiles}
+    wanted = {pk for chain in chains.values() for pk in chain} | {p.pk for p in profiles}
+    known = {p.pk: p for p in profiles}
+    missing = wanted - set(known)
+    if missing:
+        known.update(AgentProfile.objects.in_bulk(list(missing)))
+    repair_ids = {p.repair_profile_id for p in known.values() if p.repair_profile_id} - set(known)
+    if repair_ids:
+        known.update(AgentProfile.objects.in_bulk(list(repair_ids)))
+
+    def bare(pk: int) -> ProfileSpec:
+        profile = known[pk]
+        repair = profile.repair_profile_id
+        repair_spec = ProfileSpec.from_profile(known[repair]) if repair and known[repair].active else None
+        return ProfileSpec.from_profile(profile, repair=repair_spec)
+
+    return {
+        p.pk: ProfileSpec.from_profile(
+            p,
+            fallbacks=tuple(bare(pk) for pk in chains[p.pk]),
+            repair=bare(p.pk).repair,
+        )
+        for p in profiles
+    }
+
+
+def profile_spec_get(*, profile: AgentProfile) -> ProfileSpec:
+    return profile_specs_resolve([profile])[profile.pk]
+
+
 def profile_list() -> QuerySet[AgentProfile]:
-    return AgentProfile.objects.order_by("name")
+    """Profiles by name, with their ordered fallbacks and repair profile (no N+1 in the API)."""
+    return (
+        AgentProfile.objects.select_related("repair_profile")
+        .prefetch_related(
+            Prefetch(
+                "fallback_links",
+                queryset=ProfileFallback.objects.select_related("fallback").order_by("position"),
+            )
+        )
+        .order_by("name")
+    )
+
+
+def profile_get(*, profile_id: int) -> AgentProfile:
+    profile = profile_list().filter(pk=profile_id).first()
+    if profile is None:
+        raise NotFoundError(f"No agent profile {profile_id}.")
+    return profile

@@ -7,7 +7,7 @@ import datetime as dt
 from django.db.models import Count, Max, Min, Prefetch, QuerySet
 
 from arena_project.errors import NotFoundError
-from debates.models import Bar, DebateMessage, DebateSession, Instrument, Timeframe, ToolCall
+from debates.models import Bar, DebateMessage, DebateSession, Instrument, LlmCall, Timeframe, ToolCall
 
 
 def debate_session_list() -> QuerySet[DebateSession]:
@@ -22,6 +22,10 @@ def debate_session_detail_qs() -> QuerySet[DebateSession]:
     return debate_session_list().prefetch_related(
         Prefetch(
             "messages", queryset=DebateMessage.objects.select_related("profile").order_by("round", "id")
+        ),
+        Prefetch(
+            "messages__llm_calls",
+            queryset=LlmCall.objects.select_related("profile").order_by("attempt", "id"),
         ),
         Prefetch("tool_calls", queryset=ToolCall.objects.order_by("sequence")),
     )

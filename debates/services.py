@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -22,6 +21,7 @@ from agents.schemas import AnalystOutput, JudgeOutput
 from agents.selectors import panel_get, panel_plan_get
 from arena_project.errors import ConflictError, InvalidInputError, NotFoundError
 from debates.coordinator import ArenaCoordinator, DebateFailedError, DebateOutcome
+from debates.ledger import cost_summary, llm_calls_record, money
 from debates.market.sources import AccountSource, MarketDataSource, PaperAccountSource, get_source
 from debates.models import (
     Bar,
@@ -158,6 +158,7 @@ def debate_run_now(
 
 def _discard_partial(session: DebateSession) -> None:
     with transaction.atomic():
+        session.llm_calls.all().delete()
         session.messages.all().delete()
         session.tool_calls.all().delete()
 
@@ -188,7 +189,7 @@ def _message(session: DebateSession, result: AgentResult, round_no: int) -> Deba
         validation_error=result.error,
         prompt_version=result.prompt_version,
         latency_ms=result.latency_ms,
-        cost_usd=result.cost_usd,
+        cost_usd=money(result.cost_usd),
     )
 
 
@@ -211,7 +212,8 @@ def _persist(session: DebateSession, calls: list[ToolCall], outcome: DebateOutco
     results = list(outcome.analyst_results)
     if outcome.judge_result is not None:
         results.append(outcome.judge_result)
-    DebateMessage.objects.bulk_create([_message(session, r, 1) for r in results])
+    messages = DebateMessage.objects.bulk_create([_message(session, r, r.round) for r in results])
+    llm_calls_record(session=session, results=zip(results, messages, strict=True))
     decision = outcome.decision
     if decision is not None and not outcome.failure:
         assert outcome.judge_result is not None  # noqa: S101 - a decision implies a judge result
@@ -237,9 +239,18 @@ def _persist(session: DebateSession, calls: list[ToolCall], outcome: DebateOutco
     else:
         session.status = DebateStatus.FAILED
         session.error = outcome.failure or "The debate ended without a decision."
-    session.total_cost_usd = sum((r.cost_usd or Decimal(0) for r in results), Decimal(0))
+    costs = cost_summary(results)
+    session.total_cost_usd, session.unknown_cost_calls = costs.known_usd, costs.unknown_calls
     session.finished_at = timezone.now()
     session.lease_expires_at = None
     session.save(
-        update_fields=["status", "error", "total_cost_usd", "finished_at", "lease_expires_at", "updated_at"]
+        update_fields=[
+            "status",
+            "error",
+            "total_cost_usd",
+            "unknown_cost_calls",
+            "finished_at",
+            "lease_expires_at",
+            "updated_at",
+        ]
     )
