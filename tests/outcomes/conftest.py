@@ -22,7 +22,10 @@ KEY, SECRET = "test-key", "test-secret"
 def account(arena: Panel) -> TradingAccount:
     """A simulated account with round numbers: 100k cash, 10% sizing, no slippage, no fees."""
     return trading_account_create(
-        name="test-sim", starting_cash=Decimal(100_000), slippage_bps=Decimal(0), sizing_fraction=Decimal("0.10")
+        name="test-sim",
+        starting_cash=Decimal(100_000),
+        slippage_bps=Decimal(0),
+        sizing_fraction=Decimal("0.10"),
     )
 
 
@@ -38,7 +41,9 @@ def make_decision(arena: Panel) -> Callable[..., DebateConsensus]:
         size: float = 0.5,
         order_intent: dict[str, Any] | None = None,
     ) -> DebateConsensus:
-        session = DebateSession.objects.create(symbol=symbol, as_of=as_of, panel=arena, status=DebateStatus.COMPLETED)
+        session = DebateSession.objects.create(
+            symbol=symbol, as_of=as_of, panel=arena, status=DebateStatus.COMPLETED
+        )
         if order_intent is None and action != "hold":
             order_intent = {
                 "side": action,
@@ -68,7 +73,9 @@ def bar_on(symbol: str, day: dt.date) -> Bar:
 
 def bars_after(symbol: str, day: dt.date, count: int) -> list[Bar]:
     return list(
-        Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date__gt=day).order_by("date")[:count]
+        Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date__gt=day).order_by("date")[
+            :count
+        ]
     )
 
 

@@ -44,7 +44,12 @@ def test_buy_decision_becomes_a_sized_approved_intent_with_every_check(
     close = bar_on("ACME", AS_OF).close
     # 0.5 (judge) x 10% sizing x 100,000 equity = 5,000 of ACME at the as-of close, whole shares
     assert intent.quantity == (D(5000) / close).to_integral_value(ROUND_DOWN)
-    assert (intent.status, intent.side, intent.reference_price, intent.as_of) == ("approved", "buy", close, AS_OF)
+    assert (intent.status, intent.side, intent.reference_price, intent.as_of) == (
+        "approved",
+        "buy",
+        close,
+        AS_OF,
+    )
     assert intent.notional == (intent.quantity * close).quantize(D("0.0001"))
     assert RiskCheck.objects.filter(intent=intent).count() == 12 and failures(intent) == {}
     assert intent.client_order_id.startswith(f"arena-{consensus.pk}-{account.pk}-")
@@ -68,7 +73,9 @@ def test_a_debate_without_an_account_trades_for_the_default_paper_account(make_d
     assert outcome.account == default and outcome.intent is not None and outcome.intent.account == default
 
 
-def test_hold_decision_gets_a_pending_outcome_and_no_intent(account: TradingAccount, make_decision: Decide) -> None:
+def test_hold_decision_gets_a_pending_outcome_and_no_intent(
+    account: TradingAccount, make_decision: Decide
+) -> None:
     outcome = open_for(account, make_decision(action="hold"))
     assert outcome.intent is None and outcome.status == "pending"
     assert not OrderIntent.objects.exists()
@@ -92,7 +99,9 @@ def test_limits_and_allowed_symbols_are_enforced(account: TradingAccount, make_d
     assert set(failures(intent)) == {"allowed_symbol", "max_order_notional"}
 
 
-def test_daily_notional_counts_the_days_earlier_intents(account: TradingAccount, make_decision: Decide) -> None:
+def test_daily_notional_counts_the_days_earlier_intents(
+    account: TradingAccount, make_decision: Decide
+) -> None:
     account.max_daily_notional = D(8000)
     account.save()
     first = open_for(account, make_decision(size=0.5)).intent  # ~5,000
@@ -120,7 +129,9 @@ def test_buying_power_is_checked_against_the_book(account: TradingAccount, make_
     assert intent is not None and list(failures(intent)) == ["buying_power"]
 
 
-def test_approved_buys_not_yet_sent_reserve_buying_power(account: TradingAccount, make_decision: Decide) -> None:
+def test_approved_buys_not_yet_sent_reserve_buying_power(
+    account: TradingAccount, make_decision: Decide
+) -> None:
     account.cash = D(9000)
     account.sizing_notional = D(5000)
     account.save()
@@ -154,12 +165,16 @@ def test_second_open_intent_for_the_same_trade_is_a_duplicate(
     assert f"open buy intent {first.pk} for ACME" in failures(second)["no_duplicate_open_intent"]
 
 
-@pytest.mark.parametrize(("quantity", "reason"), [(D(0), "quantity is zero"), (D(-3), "quantity -3 is negative")])
+@pytest.mark.parametrize(
+    ("quantity", "reason"), [(D(0), "quantity is zero"), (D(-3), "quantity -3 is negative")]
+)
 def test_explicit_bad_quantity_is_stored_rejected_with_its_reason(
     account: TradingAccount, make_decision: Decide, quantity: D, reason: str
 ) -> None:
     intent = order_intent_create(
-        consensus=make_decision(), account=account, spec=IntentSpec(side="buy", size_fraction=D(1), quantity=quantity)
+        consensus=make_decision(),
+        account=account,
+        spec=IntentSpec(side="buy", size_fraction=D(1), quantity=quantity),
     )
     assert intent.status == IntentStatus.REJECTED and intent.quantity == quantity
     assert reason in failures(intent)["quantity_positive"]
@@ -183,8 +198,16 @@ def test_decision_dated_on_a_day_without_a_bar_fails_the_simulated_clock(
     assert intent is not None and list(failures(intent)) == ["market_hours"]
 
 
-def test_limit_order_from_the_judge_keeps_its_limit_in_cents(account: TradingAccount, make_decision: Decide) -> None:
-    spec = {"side": "buy", "order_type": "limit", "limit_price": 150.12345, "time_in_force": "gtc", "size_fraction": 0.5}
+def test_limit_order_from_the_judge_keeps_its_limit_in_cents(
+    account: TradingAccount, make_decision: Decide
+) -> None:
+    spec = {
+        "side": "buy",
+        "order_type": "limit",
+        "limit_price": 150.12345,
+        "time_in_force": "gtc",
+        "size_fraction": 0.5,
+    }
     intent = open_for(account, make_decision(order_intent=spec)).intent
     assert intent is not None
     assert (intent.order_type, intent.limit_price, intent.time_in_force) == ("limit", D("150.12"), "gtc")

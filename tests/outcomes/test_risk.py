@@ -120,9 +120,16 @@ def test_an_unknown_symbol_fails_and_says_what_could_not_be_evaluated() -> None:
 )
 def test_bad_order_terms_fail(draft_change: dict[str, Any], reason: str) -> None:
     draft = dataclasses.replace(DRAFT, **draft_change)
-    assert failed(draft, max_order_notional=None, max_position_notional=None, max_daily_notional=None, buying_power=None)[
-        "order_terms"
-    ] == reason
+    assert (
+        failed(
+            draft,
+            max_order_notional=None,
+            max_position_notional=None,
+            max_daily_notional=None,
+            buying_power=None,
+        )["order_terms"]
+        == reason
+    )
 
 
 def test_a_limit_order_is_checked_at_its_limit_price() -> None:

@@ -46,7 +46,11 @@ def test_closed_trade_is_realised_and_the_closing_sell_scores_the_fall_it_avoide
     assert (opened.pnl_amount, opened.pnl_return, opened.basis) == (D("50"), D("0.05"), REALISED)
     assert opened.exit_price == D("105")
     # B: sold at 105 before a fall to 90: avoided 10 x 15 = 150 on 1,050 sold
-    assert (closing.pnl_amount, closing.pnl_return, closing.basis) == (D("150"), D("0.142857"), MARK_TO_MARKET)
+    assert (closing.pnl_amount, closing.pnl_return, closing.basis) == (
+        D("150"),
+        D("0.142857"),
+        MARK_TO_MARKET,
+    )
 
 
 def test_partly_closed_position_adds_realised_and_marked_parts() -> None:
@@ -118,7 +122,9 @@ def test_a_directional_call_not_traded_is_scored_by_the_move_it_called(
     assert status_for(action, score, flat_band=BAND, hold_band=HOLD_BAND) == status
 
 
-@pytest.mark.parametrize(("mark", "status"), [("99", "win"), ("102", "win"), ("97.9", "loss"), ("103", "loss")])
+@pytest.mark.parametrize(
+    ("mark", "status"), [("99", "win"), ("102", "win"), ("97.9", "loss"), ("103", "loss")]
+)
 def test_a_hold_wins_when_the_market_stayed_within_the_hold_band(mark: str, status: str) -> None:
     score = score_not_traded(action="hold", entry=D("100"), mark=D(mark), quantity=None)
     assert score.pnl_amount == 0 and score.quantity is None
