@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 import datetime as dt
+import time
 from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
 
-from debates.models import DebateConsensus
 from debates.market.alpaca import new_york_today
+from debates.models import DebateConsensus
 from outcomes.brokers import broker_for
 from outcomes.brokers.alpaca import AlpacaBroker, trading_client
 from outcomes.brokers.base import BrokerConfigurationError, BrokerUnavailableError, LiveTradingRefusedError

@@ -62,7 +62,7 @@ def _worker(intent_id: int, extra_env: dict[str, str]) -> subprocess.Popen[str]:
         "LOG_LEVEL": "WARNING",
         **extra_env,
     }
-    return subprocess.Popen(
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and a constant script
         [sys.executable, "-c", RUN_TASK, str(intent_id)],
         cwd=ROOT,
         env=env,

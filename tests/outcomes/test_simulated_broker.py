@@ -131,7 +131,7 @@ def test_buy_beyond_buying_power_is_refused_and_leaves_nothing(bars: None) -> No
 
 
 def test_open_buys_reserve_cash(bars: None) -> None:
-    account, broker = sim(starting_cash=D(1500))
+    _account, broker = sim(starting_cash=D(1500))
     broker.submit(order(cid="first", as_of=D3))  # 10 x 96 reserved, not yet filled
     assert broker.account().buying_power == D(1500) - 960
     with pytest.raises(BrokerRejectedError):
