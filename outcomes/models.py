@@ -338,7 +338,10 @@ class BrokerOrder(TimeStampedModel):
                 condition=Q(filled_qty__lte=F("quantity")), name="brokerorder_filled_lte_quantity"
             ),
         ]
-        indexes = [models.Index(fields=["status", "broker"], name="brokerorder_status_broker")]
+        indexes = [
+            models.Index(fields=["status", "broker"], name="brokerorder_status_broker"),
+            models.Index(fields=["account", "symbol", "status"], name="brokerorder_account_symbol"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.broker}:{self.broker_order_id} {self.side} {self.symbol} ({self.status})"

@@ -150,20 +150,22 @@ class SimulatedBroker:
 
     def account(self, *, as_of: dt.date | None = None) -> AccountState:
         """Cash, equity (positions at the close on ``as_of``) and cash not promised to open buys."""
-        with transaction.atomic():
-            account = self._lock()
-            self._advance_all(account)
-            value = sum((p.market_value for p in self._positions(account, as_of)), ZERO)
-            reserved = self._reserved_cash(account)
-        return AccountState(
-            cash=account.cash, equity=account.cash + value, buying_power=max(account.cash - reserved, ZERO)
-        )
+        return self.book(as_of=as_of)[0]
 
     def positions(self, *, as_of: dt.date | None = None) -> list[PositionState]:
-        with transaction.atomic():
+        return self.book(as_of=as_of)[1]
+
+    def book(self, *, as_of: dt.date | None = None) -> tuple[AccountState, list[PositionState]]:
+        with transaction.atomic(savepoint=False):  # nested in the caller's transaction when there is one
             account = self._lock()
-            self._advance_all(account)
-            return self._positions(account, as_of)
+            still_open = self._advance_all(account)
+            positions = self._positions(account, as_of)
+            reserved = self._reserved_cash(account, still_open)
+        value = sum((p.market_value for p in positions), ZERO)
+        state = AccountState(
+            cash=account.cash, equity=account.cash + value, buying_power=max(account.cash - reserved, ZERO)
+        )
+        return state, positions
 
     def trading_session(self, *, symbol: str, as_of: dt.date) -> SessionState:
         """The simulated clock: a decision dated on a trading day trades from the next bar."""
@@ -226,10 +228,14 @@ class SimulatedBroker:
         ).values_list("quantity", "filled_qty")
         return sum((qty - filled for qty, filled in rows), ZERO)
 
-    def _reserved_cash(self, account: TradingAccount) -> Decimal:
+    def _reserved_cash(self, account: TradingAccount, open_orders: list[SimOrder] | None = None) -> Decimal:
         """What open buy orders may still spend, at their limit or their as-of close."""
+        if open_orders is None:
+            open_orders = list(SimOrder.objects.filter(account=account, status__in=OPEN_ORDER_STATUSES))
         reserved = ZERO
-        for order in SimOrder.objects.filter(account=account, side=Side.BUY, status__in=OPEN_ORDER_STATUSES):
+        for order in open_orders:
+            if order.side != Side.BUY or order.status not in OPEN_ORDER_STATUSES:
+                continue
             price = order.limit_price or last_close(order.symbol, order.as_of) or ZERO
             reserved += (order.quantity - order.filled_qty) * price * (1 + account.slippage_bps / BPS)
         return reserved
@@ -248,9 +254,12 @@ class SimulatedBroker:
             )
         return result
 
-    def _advance_all(self, account: TradingAccount) -> None:
-        for order in SimOrder.objects.filter(account=account, status__in=OPEN_ORDER_STATUSES).order_by("id"):
+    def _advance_all(self, account: TradingAccount) -> list[SimOrder]:
+        """Advance every open order; returns them (some may have closed since)."""
+        orders = list(SimOrder.objects.filter(account=account, status__in=OPEN_ORDER_STATUSES).order_by("id"))
+        for order in orders:
             self._advance(account, order)
+        return orders
 
     def _advance(self, account: TradingAccount, order: SimOrder) -> None:
         """Match an open order against the bars after the last one it saw (caller holds the lock)."""
@@ -260,7 +269,9 @@ class SimulatedBroker:
         bars = Bar.objects.filter(
             instrument__symbol=order.symbol, timeframe=Timeframe.DAY, date__gt=after
         ).order_by("date")
+        seen = False
         for bar in bars.iterator():
+            seen = True
             order.last_bar_date = bar.date
             price = self._match_price(account, order, bar)
             if price is not None:
@@ -270,7 +281,8 @@ class SimulatedBroker:
                 order.status_reason = order.status_reason or "day order not complete after its bar"
             if order.status not in OPEN_ORDER_STATUSES:
                 break
-        order.save()
+        if seen:
+            order.save()
 
     @staticmethod
     def _match_price(account: TradingAccount, order: SimOrder, bar: Bar) -> Decimal | None:
