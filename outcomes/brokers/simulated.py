@@ -57,6 +57,37 @@ def _price(value: Decimal) -> Decimal:
     return value.quantize(PRICE_Q, rounding=ROUND_HALF_EVEN)
 
 
+def moved_average(old: Decimal, average: Decimal, delta: Decimal, price: Decimal) -> Decimal:
+    """Average entry price after ``delta`` shares at ``price``: adding re-weights it, reducing keeps
+    it, flipping from long to short (or back) restarts it at the fill price."""
+    new = old + delta
+    if new == 0:
+        return ZERO
+    if old == 0 or (old > 0) == (delta > 0):
+        return (abs(old) * average + abs(delta) * price) / abs(new)
+    if (old > 0) != (new > 0):
+        return price
+    return average
+
+
+def book_as_of(account: TradingAccount, as_of: dt.date) -> tuple[Decimal, dict[str, tuple[Decimal, Decimal]]]:
+    """The simulated book as it stood after the bar of ``as_of``: (cash, {symbol: (qty, average)}).
+
+    Replayed from the fills, so a debate dated in the past never sees positions bought after it.
+    """
+    cash = account.starting_cash
+    held: dict[str, tuple[Decimal, Decimal]] = {}
+    fills = SimFill.objects.filter(order__account=account, bar_date__lte=as_of).order_by("bar_date", "id")
+    for symbol, side, quantity, price, commission in fills.values_list(
+        "order__symbol", "order__side", "quantity", "price", "commission"
+    ):
+        delta = quantity if side == Side.BUY else -quantity
+        cash -= delta * price + commission
+        old, average = held.get(symbol, (ZERO, ZERO))
+        held[symbol] = (old + delta, moved_average(old, average, delta, price))
+    return cash, {s: (q, _price(a)) for s, (q, a) in held.items() if q != 0}
+
+
 def last_close(symbol: str, as_of: dt.date | None) -> Decimal | None:
     """The close of the last daily bar on or before ``as_of`` (the latest bar when None)."""
     bars = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY)
@@ -339,21 +370,17 @@ class SimulatedBroker:
 
     @staticmethod
     def _move_position(account: TradingAccount, symbol: str, delta: Decimal, price: Decimal) -> None:
-        """Adding re-weights the average; reducing keeps it; flipping restarts it at the fill price."""
         position = SimPosition.objects.filter(account=account, symbol=symbol).first()
         old = position.quantity if position else ZERO
-        new = old + delta
-        if new == 0:
+        if old + delta == 0:
             if position is not None:
                 position.delete()
             return
-        average = position.average_price if position else price
-        if old == 0 or (old > 0) == (delta > 0):
-            average = (abs(old) * average + abs(delta) * price) / abs(new)
-        elif (old > 0) != (new > 0):
-            average = price
+        average = moved_average(old, position.average_price if position else price, delta, price)
         SimPosition.objects.update_or_create(
-            account=account, symbol=symbol, defaults={"quantity": new, "average_price": _price(average)}
+            account=account,
+            symbol=symbol,
+            defaults={"quantity": old + delta, "average_price": _price(average)},
         )
 
 

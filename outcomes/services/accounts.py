@@ -12,14 +12,10 @@ from django.db import IntegrityError, transaction
 from agents.schemas import Account, Position
 from arena_project.errors import ConflictError
 from debates.models import DebateSession
-from outcomes.brokers.simulated import last_close
+from outcomes.brokers.simulated import book_as_of, last_close
 from outcomes.models import (
-    OPEN_ORDER_STATUSES,
     BrokerKind,
     SessionAccount,
-    Side,
-    SimOrder,
-    SimPosition,
     TradingAccount,
 )
 
@@ -112,30 +108,21 @@ class TradingAccountSource:
         return self._books[as_of]
 
     def _simulated_book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
-        account = self.trading_account
+        """The book after the bar of ``as_of``, replayed from the fills (as-of clock: nothing later)."""
+        cash, held = book_as_of(self.trading_account, as_of)
         positions = []
-        for held in SimPosition.objects.filter(account=account).order_by("symbol"):
-            mark = last_close(held.symbol, as_of) or held.average_price
-            value = (held.quantity * mark).quantize(Decimal("0.0001"))
+        for symbol, (quantity, average) in sorted(held.items()):
+            mark = last_close(symbol, as_of) or average
             positions.append(
                 Position(
-                    symbol=held.symbol,
-                    quantity=held.quantity,
-                    average_price=held.average_price,
-                    market_value=value,
+                    symbol=symbol,
+                    quantity=quantity,
+                    average_price=average,
+                    market_value=(quantity * mark).quantize(Decimal("0.0001")),
                 )
             )
-        reserved = ZERO
-        for order in SimOrder.objects.filter(account=account, side=Side.BUY, status__in=OPEN_ORDER_STATUSES):
-            price = order.limit_price or last_close(order.symbol, order.as_of) or ZERO
-            reserved += (order.quantity - order.filled_qty) * price
         value = sum((p.market_value for p in positions), ZERO)
-        state = Account(
-            cash=account.cash,
-            equity=account.cash + value,
-            buying_power=max(account.cash - reserved, ZERO),
-            source=self.name,
-        )
+        state = Account(cash=cash, equity=cash + value, buying_power=max(cash, ZERO), source=self.name)
         return state, positions
 
     def _broker_book(self, as_of: dt.date) -> tuple[Account, list[Position]]:

@@ -183,3 +183,21 @@ def test_trading_session_follows_the_bars(bars: None) -> None:
     assert broker.trading_session(symbol="TEST", as_of=D0).open
     closed = broker.trading_session(symbol="TEST", as_of=dt.date(2030, 1, 5))  # a Saturday
     assert not closed.open and "not a trading day" in closed.detail
+
+
+def test_a_debate_reads_the_book_as_it_stood_on_its_date(bars: None) -> None:
+    from outcomes.services import TradingAccountSource
+
+    account, broker = sim(commission_per_order=D(1))
+    broker.submit(order())  # 10 @ 102 on D1, fee 1
+    broker.submit(order(cid="s", side="sell", qty="4", as_of=D2))  # 4 @ 99 on D3
+    before = TradingAccountSource(account)
+    assert before.positions(as_of=D0) == [] and before.account(as_of=D0).cash == D(100_000)
+    [held] = TradingAccountSource(account).positions(as_of=D2)
+    assert (held.quantity, held.average_price, held.market_value) == (D(10), D(102), D(990))
+    after = TradingAccountSource(account)
+    [left] = after.positions(as_of=D3)
+    assert (left.quantity, left.average_price) == (D(6), D(102))
+    assert after.account(as_of=D3).cash == D(100_000) - 1020 - 1 + 396 - 1
+    account.refresh_from_db()
+    assert after.account(as_of=D3).cash == account.cash  # the replay agrees with the live book
