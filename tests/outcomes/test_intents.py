@@ -217,3 +217,22 @@ def test_limit_order_from_the_judge_keeps_its_limit_in_cents(
 def test_the_default_account_is_created_once(arena: object) -> None:
     first, second = trading_account_default_get(), trading_account_default_get()
     assert first.pk == second.pk and TradingAccount.objects.filter(is_default=True).count() == 1
+
+
+def test_account_settings_are_validated(arena: object) -> None:
+    from django.core.exceptions import ValidationError
+
+    from outcomes.services import trading_account_create
+
+    account = trading_account_create(name="ok", allowed_symbols=[" acme", "BOLT", "acme"])
+    assert account.allowed_symbols == ["ACME", "BOLT"] and account.cash == account.starting_cash
+    with pytest.raises(ValidationError) as bad:
+        trading_account_create(name="bad", allowed_symbols="ACME")
+    assert "allowed_symbols" in bad.value.message_dict
+    with pytest.raises(ValidationError) as live:
+        trading_account_create(name="live-sim", live=True)
+    assert "live" in live.value.message_dict
+    with pytest.raises(ValidationError) as fraction:
+        trading_account_create(name="big", sizing_fraction=D("1.5"))
+    assert "sizing_fraction" in fraction.value.message_dict
+    assert not TradingAccount.objects.filter(name__in=["bad", "live-sim", "big"]).exists()
