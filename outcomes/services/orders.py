@@ -18,7 +18,7 @@ import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +27,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from arena_project.errors import ConflictError
+from arena_project.errors import ConflictError, InvalidInputError
 from debates.models import DebateConsensus
 from outcomes import risk
 from outcomes.brokers import broker_for
@@ -146,19 +146,31 @@ def _remote_snapshot(account: TradingAccount, consensus: DebateConsensus) -> Bro
 
 
 def _spec_from_consensus(consensus: DebateConsensus) -> IntentSpec:
+    """The judge's proposal (validated by agents.schemas.OrderIntentSpec when it was made)."""
     proposal: dict[str, Any] = consensus.order_intent or {}
-    limit = proposal.get("limit_price")
+    size = _decimal(proposal.get("size_fraction"))
     return IntentSpec(
         side=consensus.action,
-        size_fraction=Decimal(str(proposal.get("size_fraction", consensus.size))),
+        size_fraction=size if size is not None and 0 <= size <= 1 else Decimal(str(consensus.size)),
         order_type=str(proposal.get("order_type") or OrderType.MARKET),
-        limit_price=_limit_price(Decimal(str(limit))) if limit is not None else None,
+        limit_price=_limit_price(_decimal(proposal.get("limit_price"))),
         time_in_force=str(proposal.get("time_in_force") or TimeInForce.DAY),
     )
 
 
-def _limit_price(value: Decimal) -> Decimal:
+def _decimal(value: object) -> Decimal | None:
+    """A finite Decimal from a JSON number, or None (an LLM's NaN or garbage is no price)."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _limit_price(value: Decimal | None) -> Decimal | None:
     """Brokers take whole cents at or above $1 (sub-penny increments are refused)."""
+    if value is None:
+        return None
     quantum = Decimal("0.01") if value >= 1 else PRICE_Q
     return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
 
@@ -181,6 +193,13 @@ def _intent_create_locked(
     existing = OrderIntent.objects.filter(consensus=consensus, account=account).first()
     if existing is not None:
         return existing
+    for field, value, allowed in (
+        ("side", spec.side, Side.values),
+        ("order_type", spec.order_type, OrderType.values),
+        ("time_in_force", spec.time_in_force, TimeInForce.values),
+    ):
+        if value not in allowed:
+            raise InvalidInputError.for_field(field, f"{value!r} is not one of {', '.join(allowed)}.")
     session = consensus.session
     symbol, as_of = session.symbol, session.as_of
     if snapshot is None:

@@ -236,3 +236,31 @@ def test_account_settings_are_validated(arena: object) -> None:
         trading_account_create(name="big", sizing_fraction=D("1.5"))
     assert "sizing_fraction" in fraction.value.message_dict
     assert not TradingAccount.objects.filter(name__in=["bad", "live-sim", "big"]).exists()
+
+
+def test_a_judges_unusable_limit_price_fails_the_order_terms(
+    account: TradingAccount, make_decision: Decide
+) -> None:
+    spec = {
+        "side": "buy",
+        "order_type": "limit",
+        "limit_price": "NaN",
+        "time_in_force": "day",
+        "size_fraction": 2,
+    }
+    intent = open_for(account, make_decision(size=0.5, order_intent=spec)).intent
+    assert intent is not None and intent.limit_price is None and intent.size_fraction == D("0.5")
+    assert failures(intent)["order_terms"] == "a limit order needs a positive limit price"
+
+
+def test_an_unknown_order_type_is_invalid_input(account: TradingAccount, make_decision: Decide) -> None:
+    from arena_project.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError) as error:
+        order_intent_create(
+            consensus=make_decision(),
+            account=account,
+            spec=IntentSpec(side="buy", size_fraction=D(1), order_type="stop"),
+        )
+    assert error.value.extra == {"fields": {"order_type": ["'stop' is not one of market, limit."]}}
+    assert not OrderIntent.objects.exists()
