@@ -602,6 +602,9 @@ def open_orders_sync() -> tuple[int, int]:
         except BrokerError as exc:
             failed += 1
             logger.warning("order %s not synced: %s", order_id, exc.message)
+        except Exception:  # a bug with one order must not stop the others from syncing
+            failed += 1
+            logger.exception("order %s not synced", order_id)
     return synced, failed
 
 
