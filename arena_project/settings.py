@@ -211,6 +211,16 @@ ARENA_PAPER_STARTING_CASH = Decimal(env.str("ARENA_PAPER_STARTING_CASH", default
 ARENA_DEBATE_LOOKBACK_BARS = env.int("ARENA_DEBATE_LOOKBACK_BARS", default=260)
 ARENA_DEBATE_LEASE_SECONDS = env.int("ARENA_DEBATE_LEASE_SECONDS", default=300)
 ARENA_LIVE_TRADING = env.bool("ARENA_LIVE_TRADING", default=False)
+# Outcomes (docs/outcomes.md): order submission lease, Alpaca HTTP timeout and retry wait, URL
+# overrides (proxies, the local fake in tests), data feed and price adjustment. Keys stay in the env.
+ARENA_ORDER_LEASE_SECONDS = env.int("ARENA_ORDER_LEASE_SECONDS", default=120)
+ARENA_ORDER_MAX_ATTEMPTS = env.int("ARENA_ORDER_MAX_ATTEMPTS", default=5)
+ARENA_ALPACA_TIMEOUT_S = env.float("ARENA_ALPACA_TIMEOUT_S", default=10.0)
+ARENA_ALPACA_RETRY_WAIT_S = env.float("ARENA_ALPACA_RETRY_WAIT_S", default=3.0)
+ARENA_ALPACA_TRADING_URL = env.str("ALPACA_TRADING_URL", default="")
+ARENA_ALPACA_DATA_URL = env.str("ALPACA_DATA_URL", default="")
+ARENA_ALPACA_DATA_FEED = env.str("ALPACA_DATA_FEED", default="iex")
+ARENA_ALPACA_DATA_ADJUSTMENT = env.str("ALPACA_DATA_ADJUSTMENT", default="raw")
 
 # LLM gateway (docs/gateway.md). Keys are read from the environment at call time, never here.
 ARENA_PROMPT_VERSION = env.str("ARENA_PROMPT_VERSION", default="v1")

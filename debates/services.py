@@ -22,7 +22,7 @@ from agents.selectors import panel_get, panel_plan_get
 from arena_project.errors import ConflictError, InvalidInputError, NotFoundError
 from debates.coordinator import ArenaCoordinator, DebateFailedError, DebateOutcome
 from debates.ledger import cost_summary, llm_calls_record, money
-from debates.market.sources import AccountSource, MarketDataSource, PaperAccountSource, get_source
+from debates.market.sources import AccountSource, MarketDataSource, account_source_for, get_source
 from debates.models import (
     Bar,
     DebateConsensus,
@@ -126,7 +126,7 @@ def debate_session_run(
         raise ConflictError(f"Debate {session_id} is {session.status}, not running; claim it first.")
     if session.attempts > 1:
         _discard_partial(session)
-    router = ToolRouter(market or get_source(), accounts or PaperAccountSource())
+    router = ToolRouter(market or get_source(), accounts or account_source_for(session))
     coordinator = ArenaCoordinator(
         panel_plan_get(panel_id=session.panel_id), lookback=settings.ARENA_DEBATE_LOOKBACK_BARS
     )
