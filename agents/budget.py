@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import DecimalField, ExpressionWrapper, F, Value
+from django.db.models import DecimalField, ExpressionWrapper, F, Subquery, Value
 from django.utils import timezone
 
 from agents.models import AgentProfile, BudgetPeriod, BudgetReservation, BudgetWindow
@@ -84,44 +84,92 @@ def budget_window_get(*, profile: AgentProfile, now: dt.datetime | None = None) 
     return window
 
 
-def _try_reserve(window_id: int, cap: Decimal, amount: Decimal) -> bool:
+# Window ids by (profile, period, start): a window row is never deleted while its profile exists,
+# so the lookup is needed once per process and period (a stale id only costs one slow path).
+_window_ids: dict[tuple[int, str, dt.datetime], int] = {}
+
+
+def _window_id(profile_id: int, period: str, starts_at: dt.datetime, *, create: bool = False) -> int | None:
+    """The window's id: cached, else looked up, else (with ``create``) created (race-safe)."""
+    key = (profile_id, period, starts_at)
+    if key in _window_ids and not create:
+        return _window_ids[key]
+    if create:
+        window, _created = BudgetWindow.objects.get_or_create(
+            profile_id=profile_id, period=period, starts_at=starts_at
+        )
+        found: int | None = window.pk
+    else:
+        found = (
+            BudgetWindow.objects.filter(profile_id=profile_id, period=period, starts_at=starts_at)
+            .values_list("pk", flat=True)
+            .first()
+        )
+    if found is not None:
+        _window_ids[key] = found
+    return found
+
+
+def _try_reserve(
+    window_id: int, profile_id: int, period: str, amount: Decimal, ttl: dt.timedelta
+) -> BudgetHold | None:
+    """The conditional UPDATE: hold ``amount`` only while spent + reserved + amount <= the cap.
+
+    The cap is read in the same statement (a subquery on the profile), so a cap changed a moment
+    ago applies at once; a profile whose cap was removed matches nothing here (NULL comparison).
+    The row must also still be this profile's window for this period: a stale cached id (a test
+    database rolled back, ids reused) then matches nothing and the slow path looks it up again.
+    """
+    cap = Subquery(AgentProfile.objects.filter(pk=profile_id).values("budget_usd")[:1], output_field=_MONEY)
     room = ExpressionWrapper(
-        Value(cap - amount, output_field=_MONEY) - F("reserved_usd"), output_field=_MONEY
+        cap - Value(amount, output_field=_MONEY) - F("reserved_usd"), output_field=_MONEY
     )
-    updated = BudgetWindow.objects.filter(pk=window_id, spent_usd__lte=room).update(
-        reserved_usd=F("reserved_usd") + Value(amount, output_field=_MONEY)
-    )
-    return updated == 1
+    with transaction.atomic():
+        mine = BudgetWindow.objects.filter(pk=window_id, profile_id=profile_id, period=period)
+        updated = mine.filter(spent_usd__lte=room).update(
+            reserved_usd=F("reserved_usd") + Value(amount, output_field=_MONEY)
+        )
+        if updated != 1:
+            return None
+        reservation = BudgetReservation.objects.create(
+            window_id=window_id, amount_usd=amount, expires_at=timezone.now() + ttl
+        )
+    return BudgetHold(reservation.pk, window_id, amount)
 
 
 def budget_reserve(
-    *, profile_id: int, amount: Decimal, ttl: dt.timedelta
+    *, profile_id: int, amount: Decimal, ttl: dt.timedelta, period: str | None = None
 ) -> BudgetHold | BudgetDenial | None:
-    """Hold ``amount`` against the profile's cap for this period.
+    """Hold ``amount`` against the profile's cap for its current period.
 
-    Returns ``None`` when the profile has no cap (nothing to hold), a :class:`BudgetHold` when the
-    amount fits, or a :class:`BudgetDenial` when it does not (the call must not be made). Expired
-    reservations in the window are charged and released before a refusal is final.
+    Returns a :class:`BudgetHold` when the amount fits, a :class:`BudgetDenial` when it does not
+    (the call must not be made), or ``None`` when the profile has no cap (nothing to hold).
+    The common case is two statements in one transaction; refusals take the slow path, which
+    charges expired reservations (their process died) and tries once more before refusing.
+    ``period`` is the profile's budget period if the caller knows it (saves a query).
     """
+    if period is None:
+        period = AgentProfile.objects.values_list("budget_period", flat=True).get(pk=profile_id)
+    starts_at = period_start(period, timezone.now())
+    window_id = _window_id(profile_id, period, starts_at)
+    if window_id is not None:
+        hold = _try_reserve(window_id, profile_id, period, amount, ttl)
+        if hold is not None:
+            return hold
     profile = AgentProfile.objects.only("name", "budget_usd", "budget_period").get(pk=profile_id)
     if profile.budget_usd is None:
-        return None
-    cap = Decimal(profile.budget_usd)
-    window = budget_window_get(profile=profile)
-    for attempt in range(2):
-        with transaction.atomic():
-            if _try_reserve(window.pk, cap, amount):
-                reservation = BudgetReservation.objects.create(
-                    window_id=window.pk, amount_usd=amount, expires_at=timezone.now() + ttl
-                )
-                return BudgetHold(reservation.pk, window.pk, amount)
-        if attempt == 0 and not budget_expire(window_id=window.pk):
-            break
-    window.refresh_from_db()
+        return None  # no cap: no window is created for it
+    window_id = _window_id(profile_id, period, starts_at, create=True)
+    assert window_id is not None  # noqa: S101 - created above
+    budget_expire(window_id=window_id)
+    hold = _try_reserve(window_id, profile_id, period, amount, ttl)
+    if hold is not None:
+        return hold
+    window = BudgetWindow.objects.get(pk=window_id)
     return BudgetDenial(
         profile=profile.name,
-        cap=cap,
-        period=profile.budget_period,
+        cap=Decimal(profile.budget_usd),
+        period=period,
         spent=window.spent_usd,
         reserved=window.reserved_usd,
         needed=amount,

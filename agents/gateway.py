@@ -300,7 +300,7 @@ async def _reserve(job: _Job, spec: ProfileSpec, call: ProviderCall) -> budget.B
             "set price_input_per_mtok and price_output_per_mtok."
         )
     ttl = dt.timedelta(seconds=settings.ARENA_BUDGET_HOLD_TTL_S)
-    decision = await _db_reserve(profile_id=spec.id, amount=worst, ttl=ttl)
+    decision = await _db_reserve(profile_id=spec.id, amount=worst, ttl=ttl, period=spec.budget_period)
     if isinstance(decision, budget.BudgetDenial):
         return decision.message
     return decision

@@ -14,18 +14,14 @@ and Anthropic splits into three numbers, so Anthropic's are summed here.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
-
-import genai_prices
+from importlib.metadata import version
 
 from agents.models import Provider
 from agents.providers.base import ProfileSpec, Usage
 
-logger = logging.getLogger(__name__)
-
-PRICE_SOURCE = f"genai-prices {genai_prices.__version__}"
+PRICE_SOURCE = f"genai-prices {version('genai-prices')}"
 COST_QUANTUM = Decimal("0.0000000001")  # 10 decimal places, as stored on the ledger
 _MILLION = Decimal(1_000_000)
 
@@ -49,6 +45,8 @@ def _override(spec: ProfileSpec, usage: Usage) -> Decimal | None:
 def _database_price(
     provider: str, base_url: str, pricing_provider: str, model: str, total_in: int, cr: int, cw: int, out: int
 ) -> Decimal | None:
+    import genai_prices  # deferred: loading its price data costs ~0.3 s, rules-only runs never need it
+
     usage = genai_prices.Usage(
         input_tokens=total_in, cache_read_tokens=cr, cache_write_tokens=cw, output_tokens=out
     )

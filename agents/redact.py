@@ -22,7 +22,8 @@ _PATTERNS = (
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/\-]{8,}=*"), r"\1" + REDACTED),
     (
         re.compile(
-            r"(?i)((?:x-api-key|api[_-]?key|authorization|access[_-]?token)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
+            r"(?i)((?:x-api-key|api[_-]?key|authorization|access[_-]?token)[\"']?\s*[:=]\s*[\"']?)"
+            r"(?!bearer\s|\[REDACTED\])[^\s\"',}]+"
         ),
         r"\1" + REDACTED,
     ),

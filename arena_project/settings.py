@@ -179,6 +179,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "LlmCallStatusEnum": "debates.models.LlmCallStatus",
+        "DebateStatusEnum": "debates.models.DebateStatus",
+    },
 }
 
 # django-q2. Delivery is at-least-once: a task whose worker dies is handed out again after `retry`

@@ -12,8 +12,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("debates.api.urls")),
-    path("api/", include("outcomes.api.urls")),
     path("api/admin/arena/", include("agents.api.urls")),
+    path("api/", include("outcomes.api.urls")),
     path("api/admin/arena/", include("competition.api.leaderboard_urls")),
     path("api/competition/", include("competition.api.urls")),
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -171,6 +172,15 @@ class TradingAccount(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Settings a form or a service can get wrong in ways the column types cannot catch."""
+        symbols = self.allowed_symbols
+        if not isinstance(symbols, list) or not all(isinstance(s, str) and s.strip() for s in symbols):
+            raise ValidationError({"allowed_symbols": 'A list of symbols, e.g. ["ACME", "BOLT"].'})
+        self.allowed_symbols = sorted({s.strip().upper() for s in symbols})
+        if self.live and self.broker != BrokerKind.ALPACA:
+            raise ValidationError({"live": "Only an Alpaca account can trade live."})
 
 
 class SessionAccount(models.Model):
@@ -338,7 +348,10 @@ class BrokerOrder(TimeStampedModel):
                 condition=Q(filled_qty__lte=F("quantity")), name="brokerorder_filled_lte_quantity"
             ),
         ]
-        indexes = [models.Index(fields=["status", "broker"], name="brokerorder_status_broker")]
+        indexes = [
+            models.Index(fields=["status", "broker"], name="brokerorder_status_broker"),
+            models.Index(fields=["account", "symbol", "status"], name="brokerorder_account_symbol"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.broker}:{self.broker_order_id} {self.side} {self.symbol} ({self.status})"

@@ -155,7 +155,9 @@ def _quantity(draft: IntentDraft, ctx: RiskContext) -> CheckResult:
         return CheckResult(
             "quantity_positive", False, f"nothing to sell: no {draft.symbol} position and shorting is off"
         )
-    return CheckResult("quantity_positive", False, "sized to zero shares (size x sizing below one share)")
+    return CheckResult(
+        "quantity_positive", False, "quantity is zero (size x sizing buys less than one share)"
+    )
 
 
 def _terms(draft: IntentDraft) -> CheckResult:

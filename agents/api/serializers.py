@@ -63,6 +63,11 @@ class ProfileInputSerializer(StrictInputSerializer):
     )
 
 
+class ProfileListQueryInputSerializer(StrictInputSerializer):
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
+
+
 class ProfileOutputSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     fallbacks = serializers.SerializerMethodField()

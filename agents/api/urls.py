@@ -6,7 +6,6 @@ from agents.api.views import ProfileDetailApi, ProfileListCreateApi
 
 urlpatterns = [
     re_path(r"^profiles/?$", ProfileListCreateApi.as_view(), name="arena-profiles"),
-    re_path(
-        r"^profiles/(?P<profile_id>[0-9]{1,18})/?$", ProfileDetailApi.as_view(), name="arena-profile-detail"
-    ),
+    # Any segment reaches the view, so a malformed id gets the API's JSON 404, not Django's HTML page.
+    re_path(r"^profiles/(?P<profile_id>[^/]+)/?$", ProfileDetailApi.as_view(), name="arena-profile-detail"),
 ]

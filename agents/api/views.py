@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from agents.api.serializers import ProfileInputSerializer, ProfileOutputSerializer
+from agents.api.serializers import (
+    ProfileInputSerializer,
+    ProfileListQueryInputSerializer,
+    ProfileOutputSerializer,
+)
 from agents.models import AgentProfile
 from agents.selectors import profile_get, profile_list
 from agents.services import profile_create, profile_delete, profile_update
+from arena_project.errors import NotFoundError
 from arena_project.schema import error_responses
 
 
@@ -21,10 +27,12 @@ class ProfileListCreateApi(generics.ListAPIView[AgentProfile]):
     filter_backends: list[type] = []
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
+        ProfileListQueryInputSerializer(data=self.request.query_params.dict()).is_valid(raise_exception=True)
         return profile_list()
 
     @extend_schema(
         operation_id="arena_profiles_list",
+        parameters=[ProfileListQueryInputSerializer],
         responses={200: ProfileOutputSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, *args: object, **kwargs: object) -> Response:
@@ -43,23 +51,39 @@ class ProfileListCreateApi(generics.ListAPIView[AgentProfile]):
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
+_PROFILE_ID = OpenApiParameter(
+    "profile_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="Profile id."
+)
+
+
+def _profile(profile_id: str) -> AgentProfile:
+    if not profile_id.isascii() or not profile_id.isdigit() or len(profile_id) > 18:
+        raise NotFoundError(f"No agent profile {profile_id[:40]!r}.")
+    return profile_get(profile_id=int(profile_id))
+
+
+@extend_schema(parameters=[_PROFILE_ID])
 class ProfileDetailApi(generics.GenericAPIView[AgentProfile]):
     permission_classes = [IsAdminUser]
     serializer_class = ProfileOutputSerializer
+    lookup_url_kwarg = "profile_id"
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return profile_list()  # DRF's OPTIONS (metadata) looks the object up through these
 
     @extend_schema(
         operation_id="arena_profiles_retrieve",
         responses={200: ProfileOutputSerializer, **error_responses(404)},
     )
-    def get(self, request: Request, profile_id: int) -> Response:
-        return Response(ProfileOutputSerializer(profile_get(profile_id=profile_id)).data)
+    def get(self, request: Request, profile_id: str) -> Response:
+        return Response(ProfileOutputSerializer(_profile(profile_id)).data)
 
     @extend_schema(
         operation_id="arena_profiles_update",
         request=ProfileInputSerializer,
         responses={200: ProfileOutputSerializer, **error_responses(400, 404)},
     )
-    def put(self, request: Request, profile_id: int) -> Response:
+    def put(self, request: Request, profile_id: str) -> Response:
         return self._update(request, profile_id, partial=False)
 
     @extend_schema(
@@ -67,20 +91,20 @@ class ProfileDetailApi(generics.GenericAPIView[AgentProfile]):
         request=ProfileInputSerializer(partial=True),
         responses={200: ProfileOutputSerializer, **error_responses(400, 404)},
     )
-    def patch(self, request: Request, profile_id: int) -> Response:
+    def patch(self, request: Request, profile_id: str) -> Response:
         return self._update(request, profile_id, partial=True)
 
     @extend_schema(
         operation_id="arena_profiles_destroy",
         responses={204: None, **error_responses(404, 409)},
     )
-    def delete(self, request: Request, profile_id: int) -> Response:
-        profile_delete(profile=profile_get(profile_id=profile_id))
+    def delete(self, request: Request, profile_id: str) -> Response:
+        profile_delete(profile=_profile(profile_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def _update(self, request: Request, profile_id: int, *, partial: bool) -> Response:
-        profile = profile_get(profile_id=profile_id)
+    def _update(self, request: Request, profile_id: str, *, partial: bool) -> Response:
+        profile = _profile(profile_id)
         data = ProfileInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
         profile_update(profile=profile, **data.validated_data)
-        return Response(ProfileOutputSerializer(profile_get(profile_id=profile_id)).data)
+        return Response(ProfileOutputSerializer(_profile(profile_id)).data)

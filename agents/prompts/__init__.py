@@ -142,10 +142,13 @@ def render_agent_prompt(
     return RenderedPrompt(system=system, user=user, version=f"{version}/{role}@{digest}")
 
 
+@lru_cache(maxsize=64)
 def schema_json(model: type[BaseModel]) -> str:
+    """The model's JSON schema as compact text (cached: pydantic rebuilds a schema in ~2 ms)."""
     return json.dumps(model.model_json_schema(), separators=(",", ":"), sort_keys=True)
 
 
+@lru_cache(maxsize=64)
 def render_schema_instructions(model: type[BaseModel], *, version: str) -> str:
     (text,), _digest = _render(version, ("schema",), {"schema": schema_json(model)})
     return text

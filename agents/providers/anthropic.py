@@ -24,6 +24,7 @@ from agents.providers.http import (
     cached_client,
     client_key,
     connection_error,
+    json_schema,
     ssl_context,
     status_error,
 )
@@ -93,14 +94,14 @@ class AnthropicProvider(HttpProvider):
             if name in spec.params:
                 arguments[name] = spec.params[name]
         if spec.params.get("structured", "tool") == "output_format":
-            schema = anthropic.transform_schema(call.output_model)
+            schema = anthropic.transform_schema(json_schema(call.output_model))
             arguments["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
         else:
             arguments["tools"] = [
                 {
                     "name": tool_name,
                     "description": f"Submit your answer as a {call.schema_name} object.",
-                    "input_schema": call.output_model.model_json_schema(),
+                    "input_schema": json_schema(call.output_model),
                 }
             ]
             arguments["tool_choice"] = {"type": "tool", "name": tool_name}

@@ -6,5 +6,6 @@ from outcomes.api.views import OutcomeDetailApi, OutcomeListApi
 
 urlpatterns = [
     re_path(r"^outcomes/?$", OutcomeListApi.as_view(), name="outcomes"),
-    re_path(r"^outcomes/(?P<outcome_id>[0-9]{1,18})/?$", OutcomeDetailApi.as_view(), name="outcome-detail"),
+    # Any segment reaches the view, so a malformed id is the API's JSON 404, not Django's HTML one.
+    re_path(r"^outcomes/(?P<outcome_id>[^/]+)/?$", OutcomeDetailApi.as_view(), name="outcome-detail"),
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from arena_project.errors import NotFoundError
 from arena_project.schema import error_responses
 from debates.models import DebateMessage
 from outcomes.api.serializers import OutcomeDetailOutputSerializer, OutcomeOutputSerializer
@@ -20,14 +21,12 @@ ACTIONS = [("buy", "buy"), ("sell", "sell"), ("hold", "hold")]
 
 class OutcomeFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=OutcomeStatus.choices)
-    symbol = django_filters.CharFilter(method="filter_symbol", max_length=16)
+    symbol = django_filters.CharFilter(method="filter_symbol")
     action = django_filters.ChoiceFilter(field_name="consensus__action", choices=ACTIONS)
     profile = django_filters.CharFilter(
-        method="filter_profile", max_length=100, help_text="Agent profile name that took part in the debate."
+        method="filter_profile", help_text="Agent profile name that took part in the debate."
     )
-    account = django_filters.CharFilter(
-        field_name="account__name", max_length=100, help_text="Trading account name."
-    )
+    account = django_filters.CharFilter(field_name="account__name", help_text="Trading account name.")
     as_of = django_filters.DateFilter(field_name="consensus__session__as_of", help_text="Decision date.")
     as_of_after = django_filters.DateFilter(field_name="consensus__session__as_of", lookup_expr="gte")
     as_of_before = django_filters.DateFilter(field_name="consensus__session__as_of", lookup_expr="lte")
@@ -66,7 +65,10 @@ class OutcomeDetailApi(generics.GenericAPIView[Outcome]):
 
     @extend_schema(
         operation_id="outcomes_retrieve",
+        parameters=[OpenApiParameter("outcome_id", int, OpenApiParameter.PATH, description="Outcome id.")],
         responses={200: OutcomeDetailOutputSerializer, **error_responses(404)},
     )
-    def get(self, request: Request, outcome_id: int) -> Response:
-        return Response(OutcomeDetailOutputSerializer(outcome_get(outcome_id=outcome_id)).data)
+    def get(self, request: Request, outcome_id: str) -> Response:
+        if not outcome_id.isascii() or not outcome_id.isdigit() or len(outcome_id) > 18:
+            raise NotFoundError(f"No outcome {outcome_id[:40]!r}.")
+        return Response(OutcomeDetailOutputSerializer(outcome_get(outcome_id=int(outcome_id))).data)

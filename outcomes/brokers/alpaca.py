@@ -172,6 +172,9 @@ class AlpacaBroker:
             for p in (_typed(row, Position) for row in self._call(self.client.get_all_positions))
         ]
 
+    def book(self, *, as_of: dt.date | None = None) -> tuple[AccountState, list[PositionState]]:
+        return self.account(as_of=as_of), self.positions(as_of=as_of)
+
     def trading_session(self, *, symbol: str, as_of: dt.date) -> SessionState:
         """Open only while the market is, and only for a decision about the last few days' prices."""
         oldest = new_york_today() - dt.timedelta(days=FRESH_DECISION_DAYS)

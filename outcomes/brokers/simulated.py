@@ -57,6 +57,37 @@ def _price(value: Decimal) -> Decimal:
     return value.quantize(PRICE_Q, rounding=ROUND_HALF_EVEN)
 
 
+def moved_average(old: Decimal, average: Decimal, delta: Decimal, price: Decimal) -> Decimal:
+    """Average entry price after ``delta`` shares at ``price``: adding re-weights it, reducing keeps
+    it, flipping from long to short (or back) restarts it at the fill price."""
+    new = old + delta
+    if new == 0:
+        return ZERO
+    if old == 0 or (old > 0) == (delta > 0):
+        return (abs(old) * average + abs(delta) * price) / abs(new)
+    if (old > 0) != (new > 0):
+        return price
+    return average
+
+
+def book_as_of(account: TradingAccount, as_of: dt.date) -> tuple[Decimal, dict[str, tuple[Decimal, Decimal]]]:
+    """The simulated book as it stood after the bar of ``as_of``: (cash, {symbol: (qty, average)}).
+
+    Replayed from the fills, so a debate dated in the past never sees positions bought after it.
+    """
+    cash = account.starting_cash
+    held: dict[str, tuple[Decimal, Decimal]] = {}
+    fills = SimFill.objects.filter(order__account=account, bar_date__lte=as_of).order_by("bar_date", "id")
+    for symbol, side, quantity, price, commission in fills.values_list(
+        "order__symbol", "order__side", "quantity", "price", "commission"
+    ):
+        delta = quantity if side == Side.BUY else -quantity
+        cash -= delta * price + commission
+        old, average = held.get(symbol, (ZERO, ZERO))
+        held[symbol] = (old + delta, moved_average(old, average, delta, price))
+    return cash, {s: (q, _price(a)) for s, (q, a) in held.items() if q != 0}
+
+
 def last_close(symbol: str, as_of: dt.date | None) -> Decimal | None:
     """The close of the last daily bar on or before ``as_of`` (the latest bar when None)."""
     bars = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY)
@@ -150,20 +181,22 @@ class SimulatedBroker:
 
     def account(self, *, as_of: dt.date | None = None) -> AccountState:
         """Cash, equity (positions at the close on ``as_of``) and cash not promised to open buys."""
-        with transaction.atomic():
-            account = self._lock()
-            self._advance_all(account)
-            value = sum((p.market_value for p in self._positions(account, as_of)), ZERO)
-            reserved = self._reserved_cash(account)
-        return AccountState(
-            cash=account.cash, equity=account.cash + value, buying_power=max(account.cash - reserved, ZERO)
-        )
+        return self.book(as_of=as_of)[0]
 
     def positions(self, *, as_of: dt.date | None = None) -> list[PositionState]:
-        with transaction.atomic():
+        return self.book(as_of=as_of)[1]
+
+    def book(self, *, as_of: dt.date | None = None) -> tuple[AccountState, list[PositionState]]:
+        with transaction.atomic(savepoint=False):  # nested in the caller's transaction when there is one
             account = self._lock()
-            self._advance_all(account)
-            return self._positions(account, as_of)
+            still_open = self._advance_all(account)
+            positions = self._positions(account, as_of)
+            reserved = self._reserved_cash(account, still_open)
+        value = sum((p.market_value for p in positions), ZERO)
+        state = AccountState(
+            cash=account.cash, equity=account.cash + value, buying_power=max(account.cash - reserved, ZERO)
+        )
+        return state, positions
 
     def trading_session(self, *, symbol: str, as_of: dt.date) -> SessionState:
         """The simulated clock: a decision dated on a trading day trades from the next bar."""
@@ -226,10 +259,14 @@ class SimulatedBroker:
         ).values_list("quantity", "filled_qty")
         return sum((qty - filled for qty, filled in rows), ZERO)
 
-    def _reserved_cash(self, account: TradingAccount) -> Decimal:
+    def _reserved_cash(self, account: TradingAccount, open_orders: list[SimOrder] | None = None) -> Decimal:
         """What open buy orders may still spend, at their limit or their as-of close."""
+        if open_orders is None:
+            open_orders = list(SimOrder.objects.filter(account=account, status__in=OPEN_ORDER_STATUSES))
         reserved = ZERO
-        for order in SimOrder.objects.filter(account=account, side=Side.BUY, status__in=OPEN_ORDER_STATUSES):
+        for order in open_orders:
+            if order.side != Side.BUY or order.status not in OPEN_ORDER_STATUSES:
+                continue
             price = order.limit_price or last_close(order.symbol, order.as_of) or ZERO
             reserved += (order.quantity - order.filled_qty) * price * (1 + account.slippage_bps / BPS)
         return reserved
@@ -248,9 +285,12 @@ class SimulatedBroker:
             )
         return result
 
-    def _advance_all(self, account: TradingAccount) -> None:
-        for order in SimOrder.objects.filter(account=account, status__in=OPEN_ORDER_STATUSES).order_by("id"):
+    def _advance_all(self, account: TradingAccount) -> list[SimOrder]:
+        """Advance every open order; returns them (some may have closed since)."""
+        orders = list(SimOrder.objects.filter(account=account, status__in=OPEN_ORDER_STATUSES).order_by("id"))
+        for order in orders:
             self._advance(account, order)
+        return orders
 
     def _advance(self, account: TradingAccount, order: SimOrder) -> None:
         """Match an open order against the bars after the last one it saw (caller holds the lock)."""
@@ -260,7 +300,9 @@ class SimulatedBroker:
         bars = Bar.objects.filter(
             instrument__symbol=order.symbol, timeframe=Timeframe.DAY, date__gt=after
         ).order_by("date")
+        seen = False
         for bar in bars.iterator():
+            seen = True
             order.last_bar_date = bar.date
             price = self._match_price(account, order, bar)
             if price is not None:
@@ -270,7 +312,8 @@ class SimulatedBroker:
                 order.status_reason = order.status_reason or "day order not complete after its bar"
             if order.status not in OPEN_ORDER_STATUSES:
                 break
-        order.save()
+        if seen:
+            order.save()
 
     @staticmethod
     def _match_price(account: TradingAccount, order: SimOrder, bar: Bar) -> Decimal | None:
@@ -327,21 +370,17 @@ class SimulatedBroker:
 
     @staticmethod
     def _move_position(account: TradingAccount, symbol: str, delta: Decimal, price: Decimal) -> None:
-        """Adding re-weights the average; reducing keeps it; flipping restarts it at the fill price."""
         position = SimPosition.objects.filter(account=account, symbol=symbol).first()
         old = position.quantity if position else ZERO
-        new = old + delta
-        if new == 0:
+        if old + delta == 0:
             if position is not None:
                 position.delete()
             return
-        average = position.average_price if position else price
-        if old == 0 or (old > 0) == (delta > 0):
-            average = (abs(old) * average + abs(delta) * price) / abs(new)
-        elif (old > 0) != (new > 0):
-            average = price
+        average = moved_average(old, position.average_price if position else price, delta, price)
         SimPosition.objects.update_or_create(
-            account=account, symbol=symbol, defaults={"quantity": new, "average_price": _price(average)}
+            account=account,
+            symbol=symbol,
+            defaults={"quantity": old + delta, "average_price": _price(average)},
         )
 
 

@@ -10,15 +10,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from agents.schemas import Account, Position
+from arena_project.errors import ConflictError
 from debates.models import DebateSession
-from outcomes.brokers.simulated import last_close
+from outcomes.brokers.simulated import book_as_of, last_close
 from outcomes.models import (
-    OPEN_ORDER_STATUSES,
     BrokerKind,
     SessionAccount,
-    Side,
-    SimOrder,
-    SimPosition,
     TradingAccount,
 )
 
@@ -67,8 +64,6 @@ def session_account_attach(*, session: DebateSession, account: TradingAccount) -
     """Make ``session`` trade for ``account`` (before it runs); re-attaching to another account is refused."""
     link, created = SessionAccount.objects.get_or_create(session=session, defaults={"account": account})
     if not created and link.account_id != account.pk:
-        from arena_project.errors import ConflictError
-
         raise ConflictError(f"Debate {session.pk} already trades for account {link.account_id}.")
     return link
 
@@ -82,76 +77,76 @@ class TradingAccountSource:
     """The debates' AccountSource for a trading account: the simulated book, or Alpaca's account.
 
     The simulated book is read as it stands (no locks, no order matching: a debate only reads),
-    valued at closes on or before the debate's date. Alpaca has no past view of an account, so a
-    debate dated more than a few days back sees a flat account at the starting cash instead of
-    today's book.
+    valued at closes on or before the debate's date, once per debate. Alpaca has no past view of an
+    account, so a debate dated more than a few days back sees a flat account at the starting cash
+    instead of today's book.
     """
 
     def __init__(self, account: TradingAccount) -> None:
         self.trading_account = account
         self.name = f"{account.broker}:{account.name}"
+        self._books: dict[dt.date, tuple[Account, list[Position]]] = {}
 
     def account(self, *, as_of: dt.date) -> Account:
-        if self._live(as_of):
-            state = self._broker().account(as_of=as_of)
-            return Account(
-                cash=state.cash, equity=state.equity, buying_power=state.buying_power, source=self.name
-            )
-        if self.trading_account.broker != BrokerKind.SIMULATED:
-            cash = self.trading_account.starting_cash
-            return Account(
-                cash=cash, equity=cash, buying_power=cash, source=f"{self.name} (flat: as-of view)"
-            )
-        account = TradingAccount.objects.get(pk=self.trading_account.pk)
-        value = sum((p.market_value for p in self.positions(as_of=as_of)), ZERO)
-        reserved = ZERO
-        for order in SimOrder.objects.filter(account=account, side=Side.BUY, status__in=OPEN_ORDER_STATUSES):
-            price = order.limit_price or last_close(order.symbol, order.as_of) or ZERO
-            reserved += (order.quantity - order.filled_qty) * price
-        return Account(
-            cash=account.cash,
-            equity=account.cash + value,
-            buying_power=max(account.cash - reserved, ZERO),
-            source=self.name,
-        )
+        return self._book(as_of)[0]
 
     def positions(self, *, as_of: dt.date) -> list[Position]:
-        if self._live(as_of):
-            return [
-                Position(
-                    symbol=p.symbol,
-                    quantity=p.quantity,
-                    average_price=p.average_price,
-                    market_value=p.market_value,
+        return self._book(as_of)[1]
+
+    def _book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
+        if as_of not in self._books:
+            if self.trading_account.broker == BrokerKind.SIMULATED:
+                self._books[as_of] = self._simulated_book(as_of)
+            elif self._live(as_of):
+                self._books[as_of] = self._broker_book(as_of)
+            else:
+                cash = self.trading_account.starting_cash
+                flat = Account(
+                    cash=cash, equity=cash, buying_power=cash, source=f"{self.name} (flat: as-of view)"
                 )
-                for p in self._broker().positions(as_of=as_of)
-            ]
-        if self.trading_account.broker != BrokerKind.SIMULATED:
-            return []
-        result = []
-        for position in SimPosition.objects.filter(account=self.trading_account).order_by("symbol"):
-            mark = last_close(position.symbol, as_of) or position.average_price
-            result.append(
+                self._books[as_of] = (flat, [])
+        return self._books[as_of]
+
+    def _simulated_book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
+        """The book after the bar of ``as_of``, replayed from the fills (as-of clock: nothing later)."""
+        cash, held = book_as_of(self.trading_account, as_of)
+        positions = []
+        for symbol, (quantity, average) in sorted(held.items()):
+            mark = last_close(symbol, as_of) or average
+            positions.append(
                 Position(
-                    symbol=position.symbol,
-                    quantity=position.quantity,
-                    average_price=position.average_price,
-                    market_value=(position.quantity * mark).quantize(Decimal("0.0001")),
+                    symbol=symbol,
+                    quantity=quantity,
+                    average_price=average,
+                    market_value=(quantity * mark).quantize(Decimal("0.0001")),
                 )
             )
-        return result
+        value = sum((p.market_value for p in positions), ZERO)
+        state = Account(cash=cash, equity=cash + value, buying_power=max(cash, ZERO), source=self.name)
+        return state, positions
+
+    def _broker_book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
+        from outcomes.brokers import broker_for
+
+        state, held = broker_for(self.trading_account).book(as_of=as_of)
+        positions = [
+            Position(
+                symbol=p.symbol,
+                quantity=p.quantity,
+                average_price=p.average_price,
+                market_value=p.market_value,
+            )
+            for p in held
+        ]
+        account = Account(
+            cash=state.cash, equity=state.equity, buying_power=state.buying_power, source=self.name
+        )
+        return account, positions
 
     def _live(self, as_of: dt.date) -> bool:
-        if self.trading_account.broker == BrokerKind.SIMULATED:
-            return False
         from debates.market.alpaca import new_york_today
 
         return as_of >= new_york_today() - dt.timedelta(days=_LIVE_BOOK_DAYS)
-
-    def _broker(self) -> Any:
-        from outcomes.brokers import broker_for
-
-        return broker_for(self.trading_account)
 
 
 def trading_account_source(session: DebateSession) -> TradingAccountSource:

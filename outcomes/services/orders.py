@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +29,7 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from arena_project.errors import ConflictError
+from arena_project.errors import ConflictError, InvalidInputError
 from debates.models import DebateConsensus
 from outcomes import risk
 from outcomes.brokers import broker_for
@@ -48,9 +48,11 @@ from outcomes.brokers.base import (
 )
 from outcomes.brokers.simulated import last_close
 from outcomes.models import (
+    OPEN_INTENT_STATUSES,
     OPEN_ORDER_STATUSES,
     BrokerKind,
     BrokerOrder,
+    BrokerOrderStatus,
     Fill,
     IntentStatus,
     OrderIntent,
@@ -66,6 +68,7 @@ from outcomes.services.accounts import account_for_session
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
+CLOSED_ORDER_STATUSES = tuple(s for s in BrokerOrderStatus.values if s not in OPEN_ORDER_STATUSES)
 BPS = Decimal(10_000)
 PRICE_Q = Decimal("0.0001")
 CLIENT_ORDER_ID_MAX = 48  # Alpaca's documented limit (older docs); we stay within it
@@ -112,12 +115,15 @@ def decision_trade_open(*, consensus_id: int) -> Outcome:
     spec = _spec_from_consensus(consensus) if consensus.action in Side.values else None
     snapshot = _remote_snapshot(account, consensus) if spec else None
     with transaction.atomic():
+        # The account's row lock serialises this with any other delivery of the same decision.
+        account = TradingAccount.objects.select_for_update().get(pk=account.pk)
+        existing = Outcome.objects.filter(consensus=consensus).first()
+        if existing is not None:
+            return existing
         intent = _intent_create_locked(consensus, account, spec, snapshot) if spec else None
-        outcome, _created = Outcome.objects.get_or_create(
-            consensus=consensus,
-            defaults={"account": account, "intent": intent, "horizon_bars": account.outcome_horizon_bars},
+        return Outcome.objects.create(
+            consensus=consensus, account=account, intent=intent, horizon_bars=account.outcome_horizon_bars
         )
-    return outcome
 
 
 def order_intent_create(
@@ -129,6 +135,7 @@ def order_intent_create(
     """
     snapshot = _remote_snapshot(account, consensus)
     with transaction.atomic():
+        account = TradingAccount.objects.select_for_update().get(pk=account.pk)
         return _intent_create_locked(consensus, account, spec, snapshot)
 
 
@@ -141,19 +148,31 @@ def _remote_snapshot(account: TradingAccount, consensus: DebateConsensus) -> Bro
 
 
 def _spec_from_consensus(consensus: DebateConsensus) -> IntentSpec:
+    """The judge's proposal (validated by agents.schemas.OrderIntentSpec when it was made)."""
     proposal: dict[str, Any] = consensus.order_intent or {}
-    limit = proposal.get("limit_price")
+    size = _decimal(proposal.get("size_fraction"))
     return IntentSpec(
         side=consensus.action,
-        size_fraction=Decimal(str(proposal.get("size_fraction", consensus.size))),
+        size_fraction=size if size is not None and 0 <= size <= 1 else Decimal(str(consensus.size)),
         order_type=str(proposal.get("order_type") or OrderType.MARKET),
-        limit_price=_limit_price(Decimal(str(limit))) if limit is not None else None,
+        limit_price=_limit_price(_decimal(proposal.get("limit_price"))),
         time_in_force=str(proposal.get("time_in_force") or TimeInForce.DAY),
     )
 
 
-def _limit_price(value: Decimal) -> Decimal:
+def _decimal(value: object) -> Decimal | None:
+    """A finite Decimal from a JSON number, or None (an LLM's NaN or garbage is no price)."""
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _limit_price(value: Decimal | None) -> Decimal | None:
     """Brokers take whole cents at or above $1 (sub-penny increments are refused)."""
+    if value is None:
+        return None
     quantum = Decimal("0.01") if value >= 1 else PRICE_Q
     return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
 
@@ -162,8 +181,8 @@ def _broker_snapshot(account: TradingAccount, symbol: str, as_of: dt.date) -> Br
     try:
         broker = broker_for(account)
         session = broker.trading_session(symbol=symbol, as_of=as_of)
-        state = broker.account(as_of=as_of)
-        position = next((p.quantity for p in broker.positions(as_of=as_of) if p.symbol == symbol), ZERO)
+        state, positions = broker.book(as_of=as_of)
+        position = next((p.quantity for p in positions if p.symbol == symbol), ZERO)
     except BrokerError as exc:
         return BrokerSnapshot(error=exc.message)
     return BrokerSnapshot(session=session, account=state, position_qty=position)
@@ -172,19 +191,30 @@ def _broker_snapshot(account: TradingAccount, symbol: str, as_of: dt.date) -> Br
 def _intent_create_locked(
     consensus: DebateConsensus, account: TradingAccount, spec: IntentSpec, snapshot: BrokerSnapshot | None
 ) -> OrderIntent:
-    """Caller is in a transaction. Locks the account row so concurrent intents see each other."""
-    account = TradingAccount.objects.select_for_update().get(pk=account.pk)
+    """Caller is in a transaction and holds the account's row lock, so concurrent intents see each other."""
     existing = OrderIntent.objects.filter(consensus=consensus, account=account).first()
     if existing is not None:
         return existing
+    for field, value, allowed in (
+        ("side", spec.side, Side.values),
+        ("order_type", spec.order_type, OrderType.values),
+        ("time_in_force", spec.time_in_force, TimeInForce.values),
+    ):
+        if value not in allowed:
+            raise InvalidInputError.for_field(field, f"{value!r} is not one of {', '.join(allowed)}.")
     session = consensus.session
     symbol, as_of = session.symbol, session.as_of
     if snapshot is None:
         snapshot = _broker_snapshot(account, symbol, as_of)  # the simulated book, under the lock
     reference = last_close(symbol, as_of)
     price = spec.limit_price if spec.order_type == OrderType.LIMIT and spec.limit_price else reference
-    open_intents = OrderIntent.objects.filter(account=account, status__in=NOT_AT_BROKER)
-    pending_sells = _pending_sell_qty(account, symbol)
+    # What our own intents not yet at the broker promise: cash for buys, shares for sells.
+    unsent = OrderIntent.objects.filter(account=account, status__in=NOT_AT_BROKER).aggregate(
+        buys=Sum("notional", filter=Q(side=Side.BUY)),
+        sells=Sum("quantity", filter=Q(side=Side.SELL, symbol=symbol)),
+    )
+    reserved = unsent["buys"] or ZERO
+    pending_sells = (unsent["sells"] or ZERO) + _open_sell_orders_qty(account, symbol)
     quantity = spec.quantity
     if quantity is None:
         quantity = _size(account, spec, snapshot, price, available=snapshot.position_qty - pending_sells)
@@ -198,7 +228,6 @@ def _intent_create_locked(
         reference_price=reference,
         cost_estimate=_cost_estimate(account, quantity, price),
     )
-    reserved = open_intents.filter(side=Side.BUY).aggregate(total=Sum("notional"))["total"] or ZERO
     context = risk.RiskContext(
         active=account.active,
         kill_switch=account.kill_switch,
@@ -288,25 +317,35 @@ def _cost_estimate(account: TradingAccount, quantity: Decimal, price: Decimal | 
     return notional + account.commission_per_order + notional * account.commission_bps / BPS
 
 
-def _pending_sell_qty(account: TradingAccount, symbol: str) -> Decimal:
-    """Shares already promised to sells: our intents not yet at the broker and its open sell orders."""
-    intents = OrderIntent.objects.filter(
-        account=account, symbol=symbol, side=Side.SELL, status__in=NOT_AT_BROKER
-    ).aggregate(total=Sum("quantity"))["total"]
-    orders = BrokerOrder.objects.filter(
+def _open_sell_orders_qty(account: TradingAccount, symbol: str) -> Decimal:
+    """Shares the broker's open sell orders still have to deliver."""
+    total = BrokerOrder.objects.filter(
         account=account, symbol=symbol, side=Side.SELL, status__in=OPEN_ORDER_STATUSES
     ).aggregate(total=Sum(F("quantity") - F("filled_qty")))["total"]
-    return (intents or ZERO) + (orders or ZERO)
+    return total or ZERO
 
 
 def _duplicate(consensus: DebateConsensus, account: TradingAccount, symbol: str, side: str) -> str:
-    open_now = Q(status__in=NOT_AT_BROKER) | Q(
-        status=IntentStatus.SUBMITTED, broker_order__status__in=OPEN_ORDER_STATUSES
+    """Another open intent for this decision (on any account), or for the same trade on this account."""
+    same_decision = (
+        OrderIntent.objects.filter(consensus=consensus, status__in=OPEN_INTENT_STATUSES)
+        .exclude(status=IntentStatus.SUBMITTED, broker_order__status__in=CLOSED_ORDER_STATUSES)
+        .first()
     )
-    same_decision = OrderIntent.objects.filter(open_now, consensus=consensus).first()
     if same_decision is not None:
         return f"decision {consensus.pk} already has open intent {same_decision.pk}"
-    same_trade = OrderIntent.objects.filter(open_now, account=account, symbol=symbol, side=side).first()
+    same_trade = (
+        OrderIntent.objects.filter(
+            account=account, symbol=symbol, side=side, status__in=NOT_AT_BROKER
+        ).first()
+        or BrokerOrder.objects.filter(
+            account=account, symbol=symbol, side=side, status__in=OPEN_ORDER_STATUSES
+        )
+        .select_related("intent")
+        .first()
+    )
+    if isinstance(same_trade, BrokerOrder):
+        same_trade = same_trade.intent
     if same_trade is not None:
         return f"open {side} intent {same_trade.pk} for {symbol} (decision {same_trade.consensus_id}) here"
     return ""
@@ -361,12 +400,12 @@ def order_intent_submit(*, intent_id: int) -> BrokerOrder | None:
     retry (which looks the order up first) can take over.
     """
     intent = OrderIntent.objects.select_related("account", "consensus").get(pk=intent_id)
-    if intent.status != IntentStatus.SUBMITTING:
-        raise ConflictError(f"Intent {intent_id} is {intent.status}, not submitting; claim it first.")
     linked = BrokerOrder.objects.filter(intent=intent).first()
-    if linked is not None:  # an earlier attempt linked it; make the intent say so
+    if linked is not None:  # an earlier attempt (or another worker) linked it; make the intent say so
         _intent_finish(intent, IntentStatus.SUBMITTED)
         return linked
+    if intent.status != IntentStatus.SUBMITTING:
+        raise ConflictError(f"Intent {intent_id} is {intent.status}, not submitting; claim it first.")
     try:
         broker = broker_for(intent.account)
     except BrokerConfigurationError as exc:
@@ -587,6 +626,9 @@ def open_orders_sync() -> tuple[int, int]:
         except BrokerError as exc:
             failed += 1
             logger.warning("order %s not synced: %s", order_id, exc.message)
+        except Exception:  # a bug with one order must not stop the others from syncing
+            failed += 1
+            logger.exception("order %s not synced", order_id)
     return synced, failed
 
 

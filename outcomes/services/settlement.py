@@ -46,12 +46,13 @@ class UpdateSummary:
     sync_failed: int = 0
     settled: int = 0
     pending: int = 0
+    errors: int = 0
 
     def __str__(self) -> str:
         return (
             f"{self.settled} settled, {self.pending} still pending; {self.synced} open orders synced"
             f" ({self.sync_failed} failed), {self.recovered} submissions re-enqueued, "
-            f"{self.opened} late decisions opened"
+            f"{self.opened} late decisions opened, {self.errors} errors (see the log)"
         )
 
 
@@ -153,22 +154,32 @@ def outcomes_update(*, backfill_since: dt.datetime | None = None) -> UpdateSumma
     lost with its process) are handled now; older ones are left alone rather than traded late.
     """
     since = backfill_since or timezone.now() - dt.timedelta(days=1)
-    opened = 0
-    for consensus_id in DebateConsensus.objects.filter(
-        outcome__isnull=True, created_at__gte=since
-    ).values_list("pk", flat=True):
-        decision_trade_open(consensus_id=consensus_id)
-        opened += 1
+    opened = errors = 0
+    late = DebateConsensus.objects.filter(outcome__isnull=True, created_at__gte=since).values_list(
+        "pk", flat=True
+    )
+    for consensus_id in late:
+        try:
+            decision_trade_open(consensus_id=consensus_id)
+            opened += 1
+        except Exception:  # one bad decision must not stop the job for all the others
+            errors += 1
+            logger.exception("decision %s: trade not opened", consensus_id)
     recovered = intents_recover()
     synced, failed = open_orders_sync()
     settled = 0
-    for outcome_id in (
+    pending_ids = (
         Outcome.objects.filter(status=OutcomeStatus.PENDING).order_by("pk").values_list("pk", flat=True)
-    ):
-        if outcome_settle(outcome_id=outcome_id).status != OutcomeStatus.PENDING:
-            settled += 1
+    )
+    for outcome_id in pending_ids:
+        try:
+            if outcome_settle(outcome_id=outcome_id).status != OutcomeStatus.PENDING:
+                settled += 1
+        except Exception:
+            errors += 1
+            logger.exception("outcome %s: not settled", outcome_id)
     pending = Outcome.objects.filter(status=OutcomeStatus.PENDING).count()
-    return UpdateSummary(opened, recovered, synced, failed, settled, pending)
+    return UpdateSummary(opened, recovered, synced, failed, settled, pending, errors)
 
 
 def outcomes_preview() -> list[tuple[Outcome, Verdict | None]]:

@@ -37,6 +37,7 @@ ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"
 @pytest.fixture(autouse=True)
 def _fast_gateway(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Short backoffs and timeouts, known keys, and no structured-output mode learned elsewhere."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
     settings.ARENA_LLM_BACKOFF_BASE_S = 0.01
     settings.ARENA_LLM_BACKOFF_MAX_S = 0.05
     settings.ARENA_LLM_TIMEOUT_S = 5.0

@@ -104,7 +104,7 @@ def test_anthropic_native_output_format(fake_llm: FakeLLMServer) -> None:
     assert "tools" not in request.json
 
 
-def _no_structured_outputs(request) -> Reply:  # noqa: ANN001 - a responder
+def _no_structured_outputs(request) -> Reply:
     """A server that rejects response_format entirely and answers plain text."""
     if "response_format" in request.json:
         return Reply.bad_request(
