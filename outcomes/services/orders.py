@@ -392,7 +392,15 @@ def order_intent_submit(*, intent_id: int) -> BrokerOrder | None:
         if state is None:
             return None
         fills = _fills_or_none(broker, state)
-    except BrokerUnavailableError as exc:
+    except (BrokerUnavailableError, BrokerConfigurationError) as exc:
+        if intent.attempts >= settings.ARENA_ORDER_MAX_ATTEMPTS:
+            _intent_finish(
+                intent,
+                IntentStatus.FAILED,
+                f"gave up after {intent.attempts} attempts ({exc.message}); whether the broker has an "
+                f"order {intent.client_order_id} is unknown: check before trading it again",
+            )
+            return None
         _intent_release(intent, exc.message)
         raise
     mismatch = _mismatch(intent, state)
