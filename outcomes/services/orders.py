@@ -106,9 +106,6 @@ def decision_trade_open(*, consensus_id: int) -> Outcome:
     intent's submission is enqueued after commit.
     """
     consensus = DebateConsensus.objects.select_related("session").get(pk=consensus_id)
-    existing = Outcome.objects.filter(consensus=consensus).first()
-    if existing is not None:
-        return existing
     account = account_for_session(consensus.session)
     spec = _spec_from_consensus(consensus) if consensus.action in Side.values else None
     snapshot = _remote_snapshot(account, consensus) if spec else None
