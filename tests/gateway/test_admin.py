@@ -1,4 +1,4 @@
-"""The admin pages for profiles (with fallbacks), budgets and the call ledger render; the ledger is read-only."""
+"""Admin pages for profiles (with fallbacks), budgets and the call ledger render; the ledger is read-only."""
 
 from __future__ import annotations
 
