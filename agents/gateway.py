@@ -505,21 +505,28 @@ def _result(job: _Job, started: float, **fields: Any) -> AgentResult:
     )
 
 
+def _failure_summary(job: _Job, last: ProviderError) -> str:
+    """What the message records when no profile answered: how much was tried, and the last error."""
+    tried = list(dict.fromkeys(a.profile.name for a in job.attempts))
+    if len(job.attempts) <= 1:
+        return redact(str(last))
+    return redact(f"{len(job.attempts)} attempts failed ({', '.join(tried)}); last: {last}")
+
+
 async def run_job(job: _Job) -> AgentResult:
     """Ask the job's profile chain, validate (and repair) the answer; never raises."""
     started = time.perf_counter()
     try:
         answer = await _first_answer(job)
         if not isinstance(answer, _Answer):
-            last = job.attempts[-1].status if job.attempts else answer.kind
             return _result(
                 job,
                 started,
                 profile=job.profile,
-                status=last,
+                status=answer.kind if answer.kind in _FAILURES else CallStatus.PROVIDER_ERROR,
                 output=None,
                 raw_text="",
-                error=redact(str(answer)),
+                error=_failure_summary(job, answer),
                 request_id=answer.request_id,
                 prompt_version=job.attempts[-1].prompt_version if job.attempts else "",
             )
