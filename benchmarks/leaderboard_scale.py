@@ -289,8 +289,8 @@ def main() -> None:
         print(f"load: {time.perf_counter() - started:.1f} s")
     print(f"rows: {DebateConsensus.objects.count()} decisions, {LlmCall.objects.count()} LLM calls")
     started = time.perf_counter()
-    summary = leaderboard_rollup_refresh()
-    print(f"rollup refresh: {summary} in {time.perf_counter() - started:.1f} s")
+    summary = leaderboard_rollup_refresh(full=True)  # the rows were written with past timestamps
+    print(f"rollup full rebuild: {summary} in {time.perf_counter() - started:.1f} s")
 
     class TrivialApi(APIView):
         permission_classes = [IsAdminUser]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser
@@ -20,7 +24,7 @@ from ..selectors import (
     competition_run_get,
     competition_run_list,
     equity_curves,
-    leaderboard_rows_cached,
+    leaderboard_rows,
     trader_profile_get,
     trader_profile_list,
 )
@@ -227,13 +231,29 @@ class LeaderboardApi(APIView):
     def get(self, request: Request) -> Response:
         query = LeaderboardQueryInputSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        key = _page_cache_key(request)
+        if key is not None and (cached := cache.get(key)) is not None:
+            return Response(cached)
         params: dict[str, Any] = dict(query.validated_data)
         params.pop("page", None)
         params.pop("page_size", None)
-        board = leaderboard_rows_cached(query=LeaderboardQuery(**params))
+        board = leaderboard_rows(query=LeaderboardQuery(**params))
         paginator = ArenaPagination()
         page = paginator.paginate_queryset(board.rows, request, view=self)
         rows = page if page is not None else board.rows
         response = paginator.get_paginated_response([leaderboard_row_data(r) for r in rows])
-        response.data = {**response.data, **leaderboard_meta(board)}
-        return Response(LeaderboardOutputSerializer(response.data).data)
+        data = LeaderboardOutputSerializer({**response.data, **leaderboard_meta(board)}).data
+        if key is not None:
+            cache.set(key, data, timeout=settings.ARENA_LEADERBOARD_CACHE_SECONDS)
+        return Response(data)
+
+
+def _page_cache_key(request: Request) -> str | None:
+    """The same page of the same query is served from the cache for ARENA_LEADERBOARD_CACHE_SECONDS
+    (its ``computed_at`` says when it was computed); None when caching is off."""
+    ttl = settings.ARENA_LEADERBOARD_CACHE_SECONDS
+    if ttl <= 0:
+        return None
+    period = int(time.time() // ttl)
+    query = sorted(request.query_params.lists())
+    return "arena:leaderboard-page:" + hashlib.sha256(f"{query!r}|{period}".encode()).hexdigest()

@@ -126,16 +126,22 @@ def leaderboard_rollup_rebuild(*, first: dt.date, last: dt.date) -> int:
     return len(rows)
 
 
-def leaderboard_rollup_refresh(*, now: dt.datetime | None = None) -> RefreshSummary:
+def leaderboard_rollup_refresh(*, now: dt.datetime | None = None, full: bool = False) -> RefreshSummary:
     """Bring the rollup up to yesterday (UTC), rebuilding only the days that changed. Idempotent;
-    concurrent refreshes serialise on the state row."""
+    concurrent refreshes serialise on the state row.
+
+    ``full`` rebuilds every day instead: needed after rows are written with past timestamps (an
+    import or a backfill), which the watermark cannot see.
+    """
     now = now or timezone.now()
     watermark = now - WATERMARK_LAG
     through = watermark.astimezone(dt.UTC).date() - dt.timedelta(days=1)
     with transaction.atomic():
         state, _created = LeaderboardRollupState.objects.select_for_update().get_or_create(key=STATE_KEY)
-        previous = state.watermark
+        previous = None if full else state.watermark
         changed = _days_changed_since(previous, through)
+        if full:
+            LeaderboardDaily.objects.exclude(day__in=changed).delete()
         if state.complete_through is not None and previous is not None:
             never = {
                 state.complete_through + dt.timedelta(days=i)
