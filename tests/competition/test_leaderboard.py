@@ -7,8 +7,10 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from agents.models import AgentProfile, Provider, Role, Tier
 from competition.models import LeaderboardDaily
@@ -507,3 +509,42 @@ def test_leaderboard_bad_parameters_are_400(staff_client, query, field):
 
 def test_leaderboard_page_past_the_end_is_404(fixture_board, staff_client):
     assert staff_client.get("/api/admin/arena/leaderboard?page=9").status_code == 404
+
+
+def test_backfilled_history_needs_a_full_rebuild(fixture_board, arena):
+    leaderboard_rollup_refresh(now=NOW)
+    backfill = Decision(
+        "CYAN",
+        NOW - dt.timedelta(days=5),
+        {"gpt-bull": ("bullish", 0.7)},
+        "buy",
+        0.6,
+        ("win", "10", "11", "5", "0.1", False),
+        calls={"gpt-bull": Call("0.5", 1, 1, 1)},
+    )
+    _build(arena, fixture_board, backfill)
+    later = NOW + dt.timedelta(minutes=10)
+    query = LeaderboardQuery(window="30d")
+
+    leaderboard_rollup_refresh(now=later)  # written "in the past": the watermark cannot see it
+    stale = {r.name: r for r in leaderboard_rows(query=query, now=later).rows}["gpt-bull"]
+    out = StringIO()
+    call_command("leaderboard_refresh", "--full", stdout=out)
+    rebuilt = {r.name: r for r in leaderboard_rows(query=query, now=later).rows}["gpt-bull"]
+
+    assert stale.decisions == 3 and stale.cost_usd == Decimal("0.03")
+    assert rebuilt.decisions == 4 and rebuilt.cost_usd == Decimal("0.53")
+    assert "rebuilt" in out.getvalue()
+
+
+def test_the_api_reuses_a_page_for_the_cache_period(fixture_board, arena, staff_client, settings):
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 86_400
+    first = staff_client.get("/api/admin/arena/leaderboard?window=all").json()
+    _build(arena, fixture_board, Decision("FLUX", dt.datetime.now(tz=dt.UTC), {}, "hold", 0.5, None))
+    cached = staff_client.get("/api/admin/arena/leaderboard?window=all").json()
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 0
+    fresh = staff_client.get("/api/admin/arena/leaderboard?window=all").json()
+
+    assert cached == first
+    assert fresh["computed_at"] != first["computed_at"]
+    assert fresh["baseline"]["decisions"] == first["baseline"]["decisions"] + 1
