@@ -160,10 +160,13 @@ def _window(qs: QuerySet[Any], field: str, ranges: Ranges) -> QuerySet[Any]:
     return qs.filter(condition) if ranges else qs
 
 
-def _group(qs: QuerySet[Any], keys: Sequence[str], time_field: str) -> QuerySet[Any]:
-    """``values()`` by the requested keys; ``day`` is the UTC date of ``time_field``."""
+def _group(qs: QuerySet[Any], keys: Sequence[str], time_field: str, symbol_path: str) -> QuerySet[Any]:
+    """``values()`` by the requested keys: ``day`` is the UTC date of ``time_field``, ``symbol`` the
+    debate's (joined only when asked for, so the planner is not pushed into a needless join)."""
     if "day" in keys:
         qs = qs.annotate(day=TruncDate(time_field, tzinfo=dt.UTC))
+    if "symbol" in keys:
+        qs = qs.annotate(symbol=Coalesce(F(symbol_path), Value("")))
     return qs.values(*keys).order_by()
 
 
@@ -176,7 +179,7 @@ def _profile_messages(
         qs = qs.filter(session__symbol=symbol)
     if profile_filter is not None:
         qs = qs.filter(profile_filter)
-    return qs.annotate(symbol=F("session__symbol"))
+    return qs
 
 
 def profile_decision_sums(
@@ -193,7 +196,9 @@ def profile_decision_sums(
     )
     qs = _profile_messages(ranges, symbol, profile_filter).filter(~Exists(earlier))
     terms = _outcome_terms("session__consensus__")
-    return _group(qs, keys, "created_at").annotate(**_decision_sums(Q(pk__isnull=False), terms))
+    return _group(qs, keys, "created_at", "session__symbol").annotate(
+        **_decision_sums(Q(pk__isnull=False), terms)
+    )
 
 
 def profile_direction_sums(
@@ -209,7 +214,9 @@ def profile_direction_sums(
     judge = Q(role="judge")
     up = Q(stance="bullish") | (judge & Q(session__consensus__action="buy"))
     down = Q(stance="bearish") | (judge & Q(session__consensus__action="sell"))
-    return _group(qs, keys, "created_at").annotate(**_direction_sums(up, down, "confidence", terms))
+    return _group(qs, keys, "created_at", "session__symbol").annotate(
+        **_direction_sums(up, down, "confidence", terms)
+    )
 
 
 PROFILE_QUERIES = (profile_decision_sums, profile_direction_sums)
@@ -228,9 +235,7 @@ def profile_call_sums(
         qs = qs.filter(session__symbol=symbol)
     if profile_filter is not None:
         qs = qs.filter(profile_filter)
-    if "symbol" in keys:
-        qs = qs.annotate(symbol=Coalesce(F("session__symbol"), Value("")))
-    return _group(qs, keys, "created_at").annotate(**ledger_sums())
+    return _group(qs, keys, "created_at", "session__symbol").annotate(**ledger_sums())
 
 
 def ledger_sums() -> dict[str, Any]:
@@ -255,7 +260,6 @@ def baseline_sums(*, ranges: Ranges, keys: Sequence[str] = (), symbol: str | Non
     qs = _window(DebateConsensus.objects.all(), "created_at", ranges)
     if symbol:
         qs = qs.filter(session__symbol=symbol)
-    qs = qs.annotate(symbol=F("session__symbol"))
     terms = _outcome_terms("")
     sums = {
         "decisions": Count("id"),
@@ -265,7 +269,7 @@ def baseline_sums(*, ranges: Ranges, keys: Sequence[str] = (), symbol: str | Non
     }
     if not keys:
         return qs.aggregate(**sums)
-    return _group(qs, keys, "created_at").annotate(**sums)
+    return _group(qs, keys, "created_at", "session__symbol").annotate(**sums)
 
 
 def trader_decision_sums(*, ranges: Ranges, symbol: str | None = None) -> QuerySet[Any]:
