@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "debates",
     "outcomes",
     "competition",
+    "arena_project.hub",
 ]
 
 MIDDLEWARE = [
