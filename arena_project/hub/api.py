@@ -229,6 +229,6 @@ class RunDetailApi(APIView):
         description="One debate with its answers, tool calls, consensus, cost breakdown and timeline: "
         "the JSON twin of /hub/debates/{id}/.",
     )
-    def get(self, request: Request, session_id: int) -> Response:
-        session = selectors.hub_debate_get(session_id=session_id)  # NotFoundError -> 404
+    def get(self, request: Request, session_id: str) -> Response:
+        session = selectors.hub_debate_get(session_id=int(session_id))  # NotFoundError -> 404
         return Response(RunDetailOutputSerializer(session).data)

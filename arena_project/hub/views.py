@@ -100,9 +100,9 @@ def _debate_context(session_id: int) -> dict[str, Any]:
 
 @require_GET
 @staff_required
-def debate_detail(request: HttpRequest, session_id: int) -> HttpResponse:
+def debate_detail(request: HttpRequest, session_id: str) -> HttpResponse:
     try:
-        context = _debate_context(session_id)
+        context = _debate_context(int(session_id))
     except NotFoundError as exc:
         return _not_found(request, exc.message)
     return render(request, "hub/debate_detail.html", context)
@@ -110,10 +110,10 @@ def debate_detail(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @require_GET
 @staff_required
-def debate_fragment(request: HttpRequest, session_id: int) -> HttpResponse:
+def debate_fragment(request: HttpRequest, session_id: str) -> HttpResponse:
     """The run details body alone, polled while the debate is queued or running."""
     try:
-        context = _debate_context(session_id)
+        context = _debate_context(int(session_id))
     except NotFoundError as exc:
         return _not_found(request, exc.message)
     return render(request, "hub/_debate_body.html", context)
