@@ -7,6 +7,7 @@ as messages on the page with the right status code, never as a traceback.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -26,12 +27,13 @@ from arena_project.hub.forms import ActivityFilterForm, ToolTryForm, default_as_
 from arena_project.hub.tool_try import ToolTry, latest_bar_date, tool_names, tool_try
 from debates.extensions import session_sections
 
+logger = logging.getLogger(__name__)
+
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 RECENT_PAGE_SIZE = 25
 PANEL_PAGE_SIZE = 10
 ACTIVITY_PAGE_SIZE = 50
-POLL_INTERVAL_MS = 3000
 
 
 def staff_required(view: View) -> View:
@@ -46,6 +48,11 @@ def staff_required(view: View) -> View:
         return view(request, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _poll_interval() -> int:
+    """How often live parts of a page refresh, in ms (ARENA_HUB_POLL_MS; the browser tests shorten it)."""
+    return int(getattr(settings, "ARENA_HUB_POLL_MS", 3000))
 
 
 def _not_found(request: HttpRequest, message: str) -> HttpResponse:
@@ -66,7 +73,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "daily_debate_items": [(f"{d.day:%d %b}", float(d.debates)) for d in daily],
         "daily_cost_total": sum((d.cost_usd for d in daily), selectors.ZERO),
         "active": selectors.active_debates(),
-        "poll_interval": POLL_INTERVAL_MS,
+        "poll_interval": _poll_interval(),
     }
     return render(request, "hub/overview.html", context)
 
@@ -85,6 +92,7 @@ def _debate_context(session_id: int) -> dict[str, Any]:
     for message in messages:
         rounds.setdefault(message.round, []).append(message)
     timeline = selectors.debate_timeline(session)
+    sections, sections_error = _sections(session)
     return {
         "session": session,
         "consensus": getattr(session, "consensus", None),
@@ -92,10 +100,21 @@ def _debate_context(session_id: int) -> dict[str, Any]:
         "tool_calls": list(session.tool_calls.all()),
         "breakdown": selectors.debate_cost_breakdown(session),
         "timeline": timeline,
-        "sections": session_sections(session),
+        "sections": sections,
+        "sections_error": sections_error,
         "live": session.status in selectors.ACTIVE_STATUSES,
-        "poll_interval": POLL_INTERVAL_MS,
+        "poll_interval": _poll_interval(),
     }
+
+
+def _sections(session: Any) -> tuple[dict[str, Any], str]:
+    """Other apps' sections of a debate (order, fills, outcome...). One failing app must not hide the
+    whole debate from the operator: its error is logged and the page says so."""
+    try:
+        return session_sections(session), ""
+    except Exception:
+        logger.exception("a debate section builder failed for session %s", session.pk)
+        return {}, "Sections added by other apps (orders, outcomes) could not be loaded; see the server log."
 
 
 @require_GET
@@ -147,19 +166,19 @@ def tools(request: HttpRequest) -> HttpResponse:
             outcome = tool_try(tool=form.cleaned_data["tool"], arguments=form.arguments())
             if not outcome.ok:
                 form.add_error(None, outcome.error)
-        status = 200 if form.is_valid() else 400
     else:
         form = ToolTryForm(
             tool_names=names, initial={"tool": "get_quote", "as_of": default_as_of(latest_bar_date())}
         )
-        status = 200
     context = {
         "form": form,
         "stats": selectors.tool_stats(tool_names=names),
         "outcome": outcome,
         "closes": _closes(outcome),
     }
-    return render(request, "hub/tools.html", context, status=status)
+    # Errors are shown on the page with a 200, as Django forms do: a 4xx document would also be
+    # logged as a failed resource in the browser console.
+    return render(request, "hub/tools.html", context)
 
 
 def _closes(outcome: ToolTry | None) -> list[tuple[float, float]]:
@@ -194,10 +213,9 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         sort=filters["sort"],
     )
     page = Paginator(rows, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
-    status = 400 if request.GET and not form.is_valid() else 200
     points = [(p.avg_latency_ms or 0, p.valid_share or 0, p.name) for p in page]  # type: ignore[attr-defined]
     context = {"form": form, "filters": filters, "page": page, "points": points}
-    return render(request, "hub/leaderboard.html", context, status=status)
+    return render(request, "hub/leaderboard.html", context)  # bad filters: a message, defaults applied
 
 
 @require_GET

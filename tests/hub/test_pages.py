@@ -244,7 +244,7 @@ def test_tools_form_quote_as_of_a_date_sees_no_later_bar(arena, hub_client):
 )
 def test_tools_form_bad_input_is_a_form_error(arena, hub_client, data, field, message):
     response = hub_client.post("/hub/tools/", data)
-    assert response.status_code == 400
+    assert response.status_code == 200  # the form again, with its errors
     errors = response.context["form"].errors
     assert field in errors
     assert message in " ".join(errors[field])
@@ -263,7 +263,8 @@ def test_tools_form_bad_input_is_a_form_error(arena, hub_client, data, field, me
 )
 def test_tools_form_failed_call_is_shown_not_raised(arena, hub_client, data, message):
     response = hub_client.post("/hub/tools/", data)
-    assert response.status_code == 400
+    assert response.status_code == 200
+    assert response.context["outcome"].error
     assert escape(message) in response.content.decode()
     assert not ToolCall.objects.exists()
 
@@ -296,7 +297,7 @@ def test_leaderboard_filters_by_role_and_window(arena, hub_client):
 def test_leaderboard_bad_filter_is_reported_not_a_500(arena, hub_client):
     make_debates(arena, 1)
     response = hub_client.get("/hub/leaderboard/?window=forever&sort=chaos")
-    assert response.status_code == 400
+    assert response.status_code == 200
     assert b"were not understood and were ignored" in response.content
     assert len(response.context["page"].object_list) == 6  # defaults applied
 
@@ -367,3 +368,34 @@ def test_escalation_stage_panel_seat_listed_in_debate_order(arena, hub_client):
     seats = response.context["panels"][0]["seats"]
     stages = [s.stage for s in seats]
     assert stages == sorted(stages, key=list(PanelStage.values).index)
+
+
+def test_run_details_render_other_apps_sections_generically(arena, hub_client, monkeypatch):
+    from debates import extensions
+
+    monkeypatch.setitem(
+        extensions._SECTIONS, "order", lambda s: {"side": "buy", "qty": "3", "note": "<b>filled</b>"}
+    )
+    monkeypatch.setitem(
+        extensions._SECTIONS, "fills", lambda s: [{"price": "10.5", "qty": 1}, {"price": "10.6", "qty": 2}]
+    )
+    (session,) = make_debates(arena, 1)
+    html = hub_client.get(f"/hub/debates/{session.pk}/").content.decode()
+    assert '<section class="card section" id="section-order">' in html
+    assert "<dt>side</dt><dd>buy</dd>" in html
+    assert "&lt;b&gt;filled&lt;/b&gt;" in html
+    assert "<th>price</th><th>qty</th>" in html and "<td>10.6</td>" in html
+
+
+def test_run_details_survive_a_failing_section(arena, hub_client, monkeypatch):
+    from debates import extensions
+
+    def broken(session):
+        raise RuntimeError("outcomes table missing")
+
+    monkeypatch.setitem(extensions._SECTIONS, "outcome", broken)
+    (session,) = make_debates(arena, 1)
+    response = hub_client.get(f"/hub/debates/{session.pk}/")
+    assert response.status_code == 200
+    assert b"could not be loaded; see the server log" in response.content
+    assert b"Judge" in response.content
