@@ -315,7 +315,7 @@ def test_leaderboard_query_count_does_not_grow_with_profiles(
                 for s in make_debates(arena, 1)
             ]
         )
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(3):
         response = hub_client.get("/hub/leaderboard/?sort=valid")
     assert len(response.context["page"].object_list) == 46
 
