@@ -2,14 +2,13 @@
 
 One browser for the whole session (pytest-playwright's session fixture); each test gets a fresh page,
 signs in through the admin login form, and fails on any console error or uncaught page error.
-Screenshots go to test-artifacts/screenshots/ (gitignored); with ARENA_DOC_SCREENSHOTS=1 the key ones
-are also copied to docs/screenshots/ for the README.
+Full-page screenshots go to test-artifacts/screenshots/ (gitignored); with ARENA_DOC_SCREENSHOTS=1 the
+key pages are also saved, as the window shows them, to docs/screenshots/ for the README.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -94,8 +93,10 @@ def shot(page: Any, name: str, *, doc: bool = False) -> Path:
     path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     if doc and os.environ.get("ARENA_DOC_SCREENSHOTS") == "1":
+        # For the docs, what fits the window: smaller files than the full-page artifacts.
         DOC_SHOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOC_SHOTS / path.name)
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=str(DOC_SHOTS / path.name))
     return path
 
 
