@@ -35,6 +35,16 @@ PASSWORD = "pw-browser-operator-1"
 T = TypeVar("T")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last, in every process (pytest-xdist hands items out in this order).
+
+    pytest-playwright's session-wide sync API keeps an asyncio event loop running in the main thread
+    until the session ends; any later test calling asyncio.run() or async_to_sync (the LLM fakes, the
+    debate coordinator) would fail with "cannot be called from a running event loop".
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     if not os.path.exists(CHROMIUM):
