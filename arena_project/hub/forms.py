@@ -21,7 +21,12 @@ class ToolTryForm(forms.Form):
     """One tool call's arguments. Which fields are required depends on the tool chosen."""
 
     tool = forms.ChoiceField()
-    symbol = forms.CharField(required=False, max_length=16, validators=[_symbol])
+    symbol = forms.CharField(
+        required=False,
+        max_length=16,
+        validators=[_symbol],
+        widget=forms.TextInput(attrs={"list": "known-symbols", "autocomplete": "off", "placeholder": "ACME"}),
+    )
     as_of = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="Sees nothing later.")
     lookback = forms.IntegerField(
         required=False, min_value=1, max_value=5000, initial=30, help_text="Bars (get_bars only)."

@@ -18,7 +18,7 @@ from debates.market.sources import (
     PaperAccountSource,
     get_source,
 )
-from debates.models import Bar
+from debates.models import Bar, Instrument
 from debates.tools import ToolError, ToolRouter
 
 
@@ -76,3 +76,8 @@ def tool_try(
 def latest_bar_date() -> Any:
     """The newest daily bar's date (a sensible default "as of" for the form); one query."""
     return Bar.objects.order_by("-date").values_list("date", flat=True).first()
+
+
+def known_symbols(limit: int = 500) -> list[str]:
+    """Symbols the embedded source knows, for the form's suggestions (one query)."""
+    return list(Instrument.objects.order_by("symbol").values_list("symbol", flat=True)[:limit])

@@ -24,7 +24,7 @@ from arena_project.errors import NotFoundError
 from arena_project.hub import selectors
 from arena_project.hub.formatting import ratio
 from arena_project.hub.forms import ActivityFilterForm, ToolTryForm, default_as_of
-from arena_project.hub.tool_try import ToolTry, latest_bar_date, tool_names, tool_try
+from arena_project.hub.tool_try import ToolTry, known_symbols, latest_bar_date, tool_names, tool_try
 from debates.extensions import session_sections
 
 logger = logging.getLogger(__name__)
@@ -175,6 +175,7 @@ def tools(request: HttpRequest) -> HttpResponse:
         "stats": selectors.tool_stats(tool_names=names),
         "outcome": outcome,
         "closes": _closes(outcome),
+        "symbols": known_symbols(),
     }
     # Errors are shown on the page with a 200, as Django forms do: a 4xx document would also be
     # logged as a failed resource in the browser console.

@@ -217,6 +217,7 @@ def test_tools_form_runs_get_bars_without_recording(arena, hub_client):
     html = response.content.decode()
     assert "20 bars" in html and "..2024-03-01" in html
     assert 'class="chart chart-line"' in html
+    assert '<option value="ACME">' in html  # symbol suggestions
     assert not ToolCall.objects.exists()
 
 
