@@ -15,3 +15,5 @@ urlpatterns = [
     path("api/admin/arena/", include("arena_project.hub.api_urls")),
     path("hub/", include("arena_project.hub.urls")),
 ]
+
+handler404 = "arena_project.errors.page_not_found"
