@@ -213,10 +213,8 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         symbol=filters["symbol"],
         sort=filters["sort"],
     )
-    # One row per profile, so the list is small: evaluating it once spares the paginator's COUNT, which
-    # would run the whole aggregation over every answer a second time.
-    page = Paginator(list(rows), ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))
-    points = [(p.avg_latency_ms or 0, p.valid_share or 0, p.name) for p in page]  # type: ignore[attr-defined]
+    page = Paginator(rows, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))  # one row per profile
+    points = [(row.avg_latency_ms or 0, row.valid_share or 0, row.name) for row in page]
     context = {"form": form, "filters": filters, "page": page, "points": points}
     return render(request, "hub/leaderboard.html", context)  # bad filters: a message, defaults applied
 

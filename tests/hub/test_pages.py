@@ -287,7 +287,7 @@ def test_leaderboard_filters_by_role_and_window(arena, hub_client):
     old = make_debates(arena, 1, symbol="BOLT")
     DebateMessage.objects.filter(session__in=old).update(created_at=timezone.now() - dt.timedelta(days=3))
     rows = list(hub_client.get("/hub/leaderboard/?role=bull").context["page"].object_list)
-    assert [r.role for r in rows] == [Role.BULL]
+    assert [r.profile.role for r in rows] == [Role.BULL]
     assert rows[0].answers == 3
     rows = list(hub_client.get("/hub/leaderboard/?role=bull&window=24h").context["page"].object_list)
     assert rows[0].answers == 2
@@ -316,7 +316,7 @@ def test_leaderboard_query_count_does_not_grow_with_profiles(
                 for s in make_debates(arena, 1)
             ]
         )
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         response = hub_client.get("/hub/leaderboard/?sort=valid")
     assert len(response.context["page"].object_list) == 46
 

@@ -148,12 +148,13 @@ def test_panel_results_aggregate_without_multiplying(arena, django_assert_num_qu
     assert seats[-1].stage == "escalation_judge"
 
 
-def test_profile_activity_counts_valid_repaired_and_filters(arena):
+def test_profile_activity_counts_valid_repaired_and_filters(arena, django_assert_num_queries):
     make_debates(arena, 2, symbol="ACME")
     make_debates(arena, 1, symbol="BOLT")
     DebateMessage.objects.filter(role="bear", session__symbol="BOLT").update(validation_status="invalid")
     DebateMessage.objects.filter(role="bull", session__symbol="BOLT").update(validation_status="repaired")
-    rows = {p.name: p for p in selectors.profile_activity()}
+    with django_assert_num_queries(2):
+        rows = {p.name: p for p in selectors.profile_activity()}
     assert rows["rules-bear"].answers == 3
     assert rows["rules-bear"].valid_share == pytest.approx(2 / 3)
     assert rows["rules-bull"].repaired == 1
@@ -167,16 +168,18 @@ def test_profile_activity_counts_valid_repaired_and_filters(arena):
         "rules-judge",
     }
     assert [p.name for p in selectors.profile_activity(symbol="bolt", role="bear")] == ["rules-bear"]
-    assert [p.name for p in selectors.profile_activity(tier="powerful")] == []
+    assert selectors.profile_activity(tier="powerful") == []
     assert list(selectors.profile_activity(provider="openai")) == []
     ordered = [p.name for p in selectors.profile_activity(sort="valid")]
     assert ordered[-1] == "rules-bear"
+    assert [p.name for p in selectors.profile_activity(sort="name")] == sorted(rows)
+    assert [p.answers for p in selectors.profile_activity(sort="nonsense")] == [3] * 6
 
 
 def test_profile_activity_window(arena):
     make_debates(arena, 1)
     DebateMessage.objects.update(created_at=timezone.now() - dt.timedelta(days=10))
-    assert list(selectors.profile_activity(window="7d")) == []
+    assert selectors.profile_activity(window="7d") == []
     assert len(selectors.profile_activity(window="30d")) == 6
     assert len(selectors.profile_activity(window="nonsense")) == 6  # unknown -> all
 
