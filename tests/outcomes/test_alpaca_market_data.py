@@ -148,6 +148,11 @@ def test_latest_trade_and_snapshot_are_for_todays_debates_only(fake: FakeAlpacaS
         source(END).snapshot("AAPL", as_of=END - dt.timedelta(days=1))
     snapshot = source(END).snapshot("AAPL", as_of=END)
     assert snapshot["daily_bar"]["close"] > 0
+    fake.set_quote("AAPL", 99.5, 100.25)
+    quote = source(END).latest_quote("AAPL", as_of=END)
+    assert quote is not None and quote[:2] == (D("99.5"), D("100.25"))
+    with pytest.raises(NoDataError):
+        source(END).latest_quote("AAPL", as_of=END - dt.timedelta(days=1))
 
 
 def test_intraday_bars_of_finished_days_are_cached(fake: FakeAlpacaServer) -> None:
