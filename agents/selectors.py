@@ -2,18 +2,66 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import QuerySet
 
-from agents.models import ANALYST_ROLES, AgentProfile, Panel, PanelSeat, PanelStage, Role
+from agents.models import (
+    ANALYST_ROLES,
+    PANEL_POLICY_FIELDS,
+    AgentProfile,
+    ConfidenceMeasure,
+    EscalationScope,
+    Mode,
+    Panel,
+    PanelSeat,
+    PanelStage,
+    Role,
+)
 from agents.providers.base import ProfileSpec
 from arena_project.errors import NotFoundError
 
 
 @dataclass(frozen=True)
+class PanelPolicy:
+    """A panel's escalation policy as plain data (the coordinator, replays and simulators use it).
+
+    Field meanings are those of :class:`agents.models.Panel`; every switch defaults to off.
+    """
+
+    escalate_on_low_agreement: bool = False
+    agreement_threshold: float = 0.6
+    escalate_on_low_confidence: bool = False
+    confidence_measure: str = ConfidenceMeasure.MEAN
+    confidence_threshold: float = 0.5
+    escalate_on_high_risk: bool = False
+    escalate_on_quorum_shortfall: bool = False
+    escalate_on_low_judge_confidence: bool = False
+    judge_confidence_threshold: float = 0.3
+    escalation_scope: str = EscalationScope.DISSENTERS
+    low_confidence_floor: float = 0.3
+    escalation_switches_judge: bool = True
+
+    @classmethod
+    def from_panel(cls, panel: Panel) -> PanelPolicy:
+        return cls(**{name: getattr(panel, name) for name in PANEL_POLICY_FIELDS})
+
+    def replace(self, **changes: Any) -> PanelPolicy:
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class PanelPlan:
-    """A panel resolved into immutable profile snapshots, ready for a debate."""
+    """A panel resolved into immutable profile snapshots, ready for a debate.
+
+    ``analysts`` and ``judge`` are the first round; an escalation-only profile never appears there,
+    even if its mode changed after it was seated (``skipped`` says which seats were left out, why).
+    """
 
     panel_id: int
     name: str
@@ -24,6 +72,11 @@ class PanelPlan:
     call_timeout_s: float
     deadline_s: float
     quorum: int
+    policy: PanelPolicy = field(default_factory=PanelPolicy)
+    skipped: tuple[str, ...] = ()
+
+    def replace(self, **changes: Any) -> PanelPlan:
+        return dataclasses.replace(self, **changes)
 
 
 def panel_get(*, name: str | None = None) -> Panel:
@@ -37,15 +90,34 @@ def panel_get(*, name: str | None = None) -> Panel:
 
 
 def panel_plan_get(*, panel_id: int) -> PanelPlan:
-    """One query for the panel and every seated profile; inactive profiles are left out."""
-    seats = list(
-        PanelSeat.objects.filter(panel_id=panel_id, profile__active=True).select_related("panel", "profile")
-    )
+    """The plan of panel ``panel_id``: one query for the panel and every seated profile."""
+    seats = list(PanelSeat.objects.filter(panel_id=panel_id).select_related("panel", "profile"))
     panel = seats[0].panel if seats else Panel.objects.get(pk=panel_id)
+    return _plan(panel, seats)
+
+
+def panel_plan_build(*, panel: Panel) -> PanelPlan:
+    """The plan of an already loaded panel: one query for its seats and their profiles."""
+    return _plan(panel, list(PanelSeat.objects.filter(panel=panel).select_related("profile")))
+
+
+def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
+    """Resolve seats into profile snapshots.
+
+    Inactive profiles are left out, and so is an escalation-only profile in a first-round seat
+    (seat validation refuses that, but a profile's mode can change after it was seated).
+    """
     by_stage: dict[str, dict[str, ProfileSpec]] = {stage: {} for stage in PanelStage.values}
     order = {role: i for i, role in enumerate((*ANALYST_ROLES, Role.JUDGE))}
+    skipped: list[str] = []
     for seat in sorted(seats, key=lambda s: order[s.role]):
-        by_stage[seat.stage][seat.role] = ProfileSpec.from_profile(seat.profile)
+        first_round = seat.stage in (PanelStage.ANALYST, PanelStage.JUDGE)
+        if not seat.profile.active:
+            skipped.append(f"{seat.stage}/{seat.role}: profile {seat.profile.name} is inactive")
+        elif first_round and seat.profile.mode == Mode.ESCALATION_ONLY:
+            skipped.append(f"{seat.stage}/{seat.role}: profile {seat.profile.name} is escalation-only")
+        else:
+            by_stage[seat.stage][seat.role] = ProfileSpec.from_profile(seat.profile)
     return PanelPlan(
         panel_id=panel.pk,
         name=panel.name,
@@ -56,6 +128,8 @@ def panel_plan_get(*, panel_id: int) -> PanelPlan:
         call_timeout_s=panel.call_timeout_s,
         deadline_s=panel.deadline_s,
         quorum=panel.quorum,
+        policy=PanelPolicy.from_panel(panel),
+        skipped=tuple(skipped),
     )
 
 
