@@ -229,7 +229,10 @@ class Panel(TimeStampedModel):
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["is_default"], condition=Q(is_default=True), name="panel_one_default"
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="panel_one_default",
+                violation_error_message="Another panel is the default already; unset it there first.",
             ),
             models.CheckConstraint(condition=Q(quorum__lte=5), name="panel_quorum_lte_5"),
             models.CheckConstraint(condition=Q(quorum__gte=1), name="panel_quorum_gte_1"),

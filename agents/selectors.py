@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from agents.models import (
     ANALYST_ROLES,
@@ -131,6 +131,20 @@ def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
         policy=PanelPolicy.from_panel(panel),
         skipped=tuple(skipped),
     )
+
+
+def panel_list() -> QuerySet[Panel]:
+    """Panels by name with their seats and seated profiles (two queries in all)."""
+    return Panel.objects.order_by("name", "id").prefetch_related(
+        Prefetch("seats", queryset=PanelSeat.objects.select_related("profile").order_by("stage", "role"))
+    )
+
+
+def panel_by_id_get(*, panel_id: int) -> Panel:
+    panel = panel_list().filter(pk=panel_id).first()
+    if panel is None:
+        raise NotFoundError(f"No panel {panel_id}.")
+    return panel
 
 
 def profile_list() -> QuerySet[AgentProfile]:
