@@ -29,6 +29,7 @@ from debates.tools import ToolError, ToolRouter
 
 #: Panel fields a replay may override besides the policy (``--set name=value``).
 PLAN_FIELDS = ("call_timeout_s", "deadline_s", "quorum")
+_BOOLEANS = {"true": "True", "yes": "True", "on": "True", "false": "False", "no": "False", "off": "False"}
 
 
 class NoLiveDataSource:
@@ -130,8 +131,11 @@ def panel_overrides_parse(pairs: Iterable[str]) -> dict[str, Any]:
             )
         field_obj = Panel._meta.get_field(name)
         assert isinstance(field_obj, models.Field)  # noqa: S101 - policy fields are concrete fields
+        raw = raw.strip()
+        if isinstance(field_obj, models.BooleanField):
+            raw = _BOOLEANS.get(raw.lower(), raw)
         try:
-            values[name] = field_obj.to_python(raw.strip())
+            values[name] = field_obj.to_python(raw)
         except ValidationError as exc:
             raise InvalidInputError.for_field("set", f"{name}: {'; '.join(exc.messages)}") from exc
     return values
