@@ -96,7 +96,8 @@ def compute(bars: Sequence[BarData]) -> Indicators:
         sma_20=_last(talib.SMA(close, timeperiod=20)),
         sma_50=_last(talib.SMA(close, timeperiod=50)),
         sma_200=_last(talib.SMA(close, timeperiod=200)),
-        rsi_14=_last(talib.RSI(close, timeperiod=14)),
+        # TA-Lib answers 0 ("oversold") when prices did not move at all; RSI is undefined then.
+        rsi_14=None if np.ptp(close[-15:]) == 0 else _last(talib.RSI(close, timeperiod=14)),
         macd_hist=_last(hist),
         return_20d=_window_return(close, 20),
         return_60d=_window_return(close, 60),

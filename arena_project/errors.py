@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -86,3 +87,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         message = str(exc.detail) if not isinstance(exc.detail, dict | list) else "Request failed."
         response.data = _body(codes if isinstance(codes, str) else exc.default_code, message)
     return response
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: a path no route matches (e.g. ``/api/debate/sessions/abc``) under ``/api/``
+    gets the one error shape as JSON, not Django's HTML page; other paths keep the HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(_body("not_found", "Not found."), status=status.HTTP_404_NOT_FOUND)
+    return defaults.page_not_found(request, exception)

@@ -8,6 +8,7 @@ needs one reads it from the environment at call time, so it never sits in settin
 
 from __future__ import annotations
 
+import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -21,12 +22,29 @@ env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 
-# A generated key is fine for development only: sessions do not survive a restart, which is the point.
+
+def _development_secret_key() -> str:
+    """A key generated once per checkout (var/dev_secret_key, git-ignored) for DEBUG only.
+
+    Every process of a checkout (web server, qcluster workers, commands) must share the key: django-q2
+    signs tasks with it, so per-process keys would make workers reject every task.
+    """
+    path = BASE_DIR / "var" / "dev_secret_key"
+    path.parent.mkdir(exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write("dev-" + secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not DEBUG and not env.bool("ARENA_ALLOW_GENERATED_SECRET", default=False):
+    if not DEBUG:
         raise environ.ImproperlyConfigured("Set SECRET_KEY (or DEBUG=1 for a generated development key).")
-    SECRET_KEY = "dev-" + secrets.token_urlsafe(48)
+    SECRET_KEY = _development_secret_key()
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

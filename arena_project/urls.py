@@ -14,3 +14,5 @@ urlpatterns = [
     path("api/", include("debates.api.urls")),
     path("api/admin/arena/", include("agents.api.panel_urls")),
 ]
+
+handler404 = "arena_project.errors.page_not_found"

@@ -83,3 +83,9 @@ def staff_client(staff_user: User) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff_user).key}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings) -> None:  # settings: pytest-django's SettingsWrapper
+    """Hash test passwords with a fast hasher: the real one costs ~0.5 s per user created or logged in."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

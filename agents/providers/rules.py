@@ -34,69 +34,50 @@ def _signal(name: str, value: float | None, reading: Stance, note: str) -> Signa
     return Signal(name=name, value=None if value is None else round(value, 4), reading=reading, note=note)
 
 
+def _direction(delta: float, scale: float, words: tuple[str, str, str]) -> tuple[Stance, str]:
+    """Bullish above zero, bearish below; no difference at all (a flat market) argues for neither side.
+
+    ``scale`` sets what counts as no difference, so float noise in an average of equal prices is flat.
+    """
+    if abs(delta) <= 1e-9 * abs(scale):
+        return Stance.NEUTRAL, words[2]
+    return (Stance.BULLISH, words[0]) if delta > 0 else (Stance.BEARISH, words[1])
+
+
 def _trend_signals(ind: Indicators, deep: bool) -> list[Signal]:
     """Trend and momentum evidence shared by the bull, the bear and the technical analyst."""
     signals: list[Signal] = []
+    position = ("above", "below", "at")
     if ind.sma_50 is not None:
-        up = ind.close > ind.sma_50
+        reading, word = _direction(ind.close - ind.sma_50, ind.close, position)
         signals.append(
             _signal(
-                "close_vs_sma_50",
-                ind.close / ind.sma_50 - 1,
-                Stance.BULLISH if up else Stance.BEARISH,
-                f"close {'above' if up else 'below'} its 50-day average",
+                "close_vs_sma_50", ind.close / ind.sma_50 - 1, reading, f"close {word} its 50-day average"
             )
         )
     if ind.sma_20 is not None and ind.sma_50 is not None:
-        up = ind.sma_20 > ind.sma_50
+        reading, word = _direction(ind.sma_20 - ind.sma_50, ind.close, position)
         signals.append(
             _signal(
-                "sma_20_vs_sma_50",
-                ind.sma_20 / ind.sma_50 - 1,
-                Stance.BULLISH if up else Stance.BEARISH,
-                f"20-day average {'above' if up else 'below'} the 50-day",
+                "sma_20_vs_sma_50", ind.sma_20 / ind.sma_50 - 1, reading, f"20-day average {word} the 50-day"
             )
         )
     if ind.macd_hist is not None:
-        up = ind.macd_hist > 0
-        signals.append(
-            _signal(
-                "macd_histogram",
-                ind.macd_hist,
-                Stance.BULLISH if up else Stance.BEARISH,
-                f"MACD histogram {'positive' if up else 'negative'}",
-            )
-        )
+        reading, word = _direction(ind.macd_hist, ind.close, ("positive", "negative", "flat"))
+        signals.append(_signal("macd_histogram", ind.macd_hist, reading, f"MACD histogram {word}"))
     if ind.return_20d is not None:
-        up = ind.return_20d > 0
-        signals.append(
-            _signal(
-                "return_20d",
-                ind.return_20d,
-                Stance.BULLISH if up else Stance.BEARISH,
-                f"{ind.return_20d:+.1%} over 20 days",
-            )
-        )
+        reading, _word = _direction(ind.return_20d, 1.0, position)
+        signals.append(_signal("return_20d", ind.return_20d, reading, f"{ind.return_20d:+.1%} over 20 days"))
     if deep and ind.sma_200 is not None:
-        up = ind.close > ind.sma_200
+        reading, word = _direction(ind.close - ind.sma_200, ind.close, position)
         signals.append(
             _signal(
-                "close_vs_sma_200",
-                ind.close / ind.sma_200 - 1,
-                Stance.BULLISH if up else Stance.BEARISH,
-                f"close {'above' if up else 'below'} its 200-day average",
+                "close_vs_sma_200", ind.close / ind.sma_200 - 1, reading, f"close {word} its 200-day average"
             )
         )
     if deep and ind.return_60d is not None:
-        up = ind.return_60d > 0
-        signals.append(
-            _signal(
-                "return_60d",
-                ind.return_60d,
-                Stance.BULLISH if up else Stance.BEARISH,
-                f"{ind.return_60d:+.1%} over 60 days",
-            )
-        )
+        reading, _word = _direction(ind.return_60d, 1.0, position)
+        signals.append(_signal("return_60d", ind.return_60d, reading, f"{ind.return_60d:+.1%} over 60 days"))
     return signals
 
 

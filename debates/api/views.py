@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -32,7 +32,7 @@ from debates.services import debate_session_cancel, debate_session_create
 
 class DebateSessionFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=DebateStatus.choices)
-    symbol = django_filters.CharFilter(method="filter_symbol")
+    symbol = django_filters.CharFilter(method="filter_symbol", max_length=16)
     as_of_after = django_filters.DateFilter(field_name="as_of", lookup_expr="gte")
     as_of_before = django_filters.DateFilter(field_name="as_of", lookup_expr="lte")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -42,10 +42,20 @@ class DebateSessionFilter(django_filters.FilterSet):
         model = DebateSession
         fields = ["status", "symbol"]
 
+    @extend_schema_field({"type": "string", "minLength": 1, "maxLength": 16})
     def filter_symbol(
         self, queryset: django_filters.QuerySet, name: str, value: str
     ) -> django_filters.QuerySet:
         return queryset.filter(symbol=value.strip().upper())
+
+    def is_valid(self) -> bool:
+        """Refuse a filter given with an empty value (``?status=``): django-filter would ignore it,
+        so a client that meant to filter would silently get everything."""
+        super().is_valid()
+        for name in self.form.fields:
+            if self.data.get(name) == "" and name not in self.form.errors:
+                self.form.add_error(name, "Must not be empty; leave the parameter out instead.")
+        return self.is_bound and not self.form.errors
 
 
 class DebateSessionListCreateApi(generics.ListAPIView[DebateSession]):
