@@ -22,7 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 from agents.gateway import AgentResult
 from agents.models import Panel
 from agents.providers.base import ProfileSpec, Usage
-from agents.schemas import AnalystOutput, JudgeOutput, MarketContext
+from agents.schemas import AnalystOutput, JudgeOutput
 from agents.selectors import PanelPlan, panel_get, panel_plan_build
 from arena_project.errors import ArenaError, ConflictError, InvalidInputError, NotFoundError
 from debates.coordinator import (
@@ -161,41 +161,74 @@ def debate_session_run(
     plan = panel_plan_build(panel=session.panel)
     _lease_cover(session, attempt=attempt, deadline_s=plan.deadline_s)
     prior = _attempt_resume(session, plan) if attempt > 1 else _Resume()
-    router = ToolRouter(market or get_source(), accounts or PaperAccountSource())
-    recorder: SessionRecorder | None = None
+    live = ToolRouter(market or get_source(), accounts or PaperAccountSource())
+    run = _Run(session, plan, attempt, prior, live)
     try:
-        context, router, calls_written = _context(session, router, prior)
-        recorder = SessionRecorder(
-            session,
-            attempt=attempt,
-            router=router,
-            written=set(prior.results),
-            tool_calls_written=calls_written,
-        )
-        coordinator = ArenaCoordinator(
-            plan,
-            lookback=settings.ARENA_DEBATE_LOOKBACK_BARS,
-            observer=recorder,
-            session_id=session.pk,
-            prior=prior.results,
-        )
-        outcome = coordinator.run_on(context)
+        outcome = run.debate()
     except (DebateFailedError, ToolError) as exc:
         outcome = DebateOutcome(failure=str(exc))
     except Exception as exc:  # a bug must still end the session, never leave it running
         logger.exception("debate %s crashed", session_id)
         outcome = DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
-    written = recorder.written if recorder else set()
-    calls_written = recorder.tool_calls_written if recorder else False
     _persist(
         session,
         attempt=attempt,
         outcome=outcome,
-        calls=router.calls,
-        written=written,
-        tool_calls_written=calls_written,
+        calls=run.router.calls,
+        written=run.recorder.written,
+        tool_calls_written=run.recorder.tool_calls_written,
     )
     return session
+
+
+class _Run:
+    """One attempt's coordinator, router and recorder; resumes on an earlier attempt's recording.
+
+    When the recording cannot serve the context (a changed tool, a corrupt row), the attempt
+    discards it and the carried-over answers and starts from scratch on live data.
+    """
+
+    def __init__(
+        self, session: DebateSession, plan: PanelPlan, attempt: int, prior: _Resume, live: ToolRouter
+    ) -> None:
+        self.session, self.plan, self.attempt, self.prior, self.live = session, plan, attempt, prior, live
+        resuming = bool(prior.calls)
+        self.router = recorded_router(prior.calls) if resuming else live
+        lookback = recorded_lookback(prior.calls) if resuming else settings.ARENA_DEBATE_LOOKBACK_BARS
+        self.recorder = self._recorder(calls_written=resuming)
+        self.coordinator = self._coordinator(lookback)
+
+    def _recorder(self, *, calls_written: bool) -> SessionRecorder:
+        return SessionRecorder(
+            self.session,
+            attempt=self.attempt,
+            router=self.router,
+            written=set(self.prior.results),
+            tool_calls_written=calls_written,
+        )
+
+    def _coordinator(self, lookback: int) -> ArenaCoordinator:
+        return ArenaCoordinator(
+            self.plan,
+            lookback=lookback,
+            observer=self.recorder,
+            session_id=self.session.pk,
+            prior=self.prior.results,
+        )
+
+    def debate(self) -> DebateOutcome:
+        if self.router is self.live:
+            return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
+        try:
+            return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
+        except ToolError:
+            logger.warning("debate %s: earlier recording unusable, restarting from scratch", self.session.pk)
+        _discard_partial(self.session)
+        self.prior = _Resume()
+        self.router = self.live
+        self.recorder = self._recorder(calls_written=False)
+        self.coordinator = self._coordinator(settings.ARENA_DEBATE_LOOKBACK_BARS)
+        return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
 
 
 def debate_run_now(
@@ -313,28 +346,6 @@ def _result_from_message(message: DebateMessage, spec: ProfileSpec) -> AgentResu
         prompt_version=message.prompt_version,
         repaired_by=message.repaired_by,
     )
-
-
-def _context(
-    session: DebateSession, live: ToolRouter, prior: _Resume
-) -> tuple[MarketContext, ToolRouter, bool]:
-    """The debate's context: replayed from an earlier attempt's recording when there is one (so the
-    resumed answers and the new ones read the same data), else fetched live. Returns the context,
-    the router used, and whether its calls are already in the database."""
-    if prior.calls:
-        try:
-            replayed = recorded_router(prior.calls)
-            context = replayed.gather_context(
-                session.symbol, session.as_of, lookback=recorded_lookback(prior.calls)
-            )
-            return context, replayed, True
-        except ToolError:
-            logger.warning("debate %s: earlier recording unusable, restarting from scratch", session.pk)
-            _discard_partial(session)
-            prior.calls.clear()
-            prior.results.clear()
-    context = live.gather_context(session.symbol, session.as_of, lookback=settings.ARENA_DEBATE_LOOKBACK_BARS)
-    return context, live, False
 
 
 def _lease_cover(session: DebateSession, *, attempt: int, deadline_s: float) -> None:
