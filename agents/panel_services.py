@@ -194,3 +194,37 @@ def panel_delete(*, panel: Panel) -> None:
         raise ConflictError(
             f"Panel {panel.name!r} ran {count} debate(s) and is part of their record; it cannot be deleted."
         ) from exc
+
+
+ESCALATION_DEMO_PANEL = "rules-escalation"
+
+
+@transaction.atomic
+def escalation_demo_panel_seed() -> Panel:
+    """Idempotently create a rules panel that escalates, next to the default one (which does not).
+
+    Same seats as the default panel (cheap rules first, deep rules on escalation); escalates when
+    agreement is below 0.55 or the quorum falls short, reruns only the dissenting roles, and lets
+    the deep judge decide. The default panel keeps every trigger off, so the throughput benchmark
+    and the demo's default debates run exactly one round.
+    """
+    from agents.services import DEFAULT_PANEL, default_panel_seed
+
+    source = Panel.objects.filter(name=DEFAULT_PANEL).first() or default_panel_seed()
+    panel, _created = Panel.objects.update_or_create(
+        name=ESCALATION_DEMO_PANEL,
+        defaults={
+            "description": "Rules panel with an escalation policy: agreement below 0.55 or a quorum "
+            "shortfall reruns the dissenting roles with the deep rules variants; the deep judge decides.",
+            "escalate_on_low_agreement": True,
+            "agreement_threshold": 0.55,
+            "escalate_on_quorum_shortfall": True,
+            "escalation_scope": EscalationScope.DISSENTERS,
+            "escalation_switches_judge": True,
+        },
+    )
+    for seat in source.seats.all():
+        PanelSeat.objects.update_or_create(
+            panel=panel, stage=seat.stage, role=seat.role, defaults={"profile_id": seat.profile_id}
+        )
+    return panel

@@ -128,3 +128,20 @@ def test_a_debate_without_recorded_context_cannot_be_replayed(arena):
     session = DebateSession.objects.create(symbol="ACME", as_of=AS_OF, panel=arena, status="failed")
     with pytest.raises(CommandError, match="cannot be replayed: Nothing recorded"):
         call_command("replay_debate", session.pk, stdout=StringIO())
+
+
+def test_seeded_escalation_panel_escalates_some_rules_debates(arena):
+    call_command("seed_demo", "--escalation-panel", stdout=StringIO())
+    call_command("seed_demo", "--escalation-panel", stdout=StringIO())  # idempotent
+    panel = Panel.objects.get(name="rules-escalation")
+    assert panel.seats.count() == 12 and not panel.is_default
+    outcomes = [
+        debate_run_now(symbol=symbol, as_of=dt.date(2023, 9, 1), panel=panel)
+        for symbol in ("ACME", "BOLT", "CYAN", "DUNE", "EPIC", "FLUX")
+    ]
+    assert all(s.status == "completed" for s in outcomes)
+    for session in outcomes:
+        first = session.rounds.get(number=1)
+        assert session.consensus.escalated is (first.agreement_rate < 0.55)
+    # on this date three of six symbols fall below 0.55 (agreement 0.537, 0.518, 0.537)
+    assert sum(s.consensus.escalated for s in outcomes) == 3
