@@ -1,11 +1,22 @@
-from __future__ import annotations
+from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
 
-from agents.models import AgentProfile, Panel, PanelSeat
+from agents.models import AgentProfile, BudgetReservation, BudgetWindow, Panel, PanelSeat, ProfileFallback
 from agents.panel_services import SeatInput, panel_seats_validate
+
+
+class ProfileFallbackInline(admin.TabularInline):
+    """The ordered fallback list; each row is checked for self-reference, role and cycles."""
+
+    model = ProfileFallback
+    fk_name = "profile"
+    extra = 0
+    autocomplete_fields = ["fallback"]
+    ordering = ["position"]
 
 
 @admin.register(AgentProfile)
@@ -24,14 +35,52 @@ class AgentProfileAdmin(admin.ModelAdmin):
     list_filter = ["role", "provider", "tier", "mode", "active"]
     search_fields = ["name", "model", "description"]
     ordering = ["name"]
+    autocomplete_fields = ["repair_profile"]
+    list_select_related = ["repair_profile"]
+    inlines = [ProfileFallbackInline]
     fieldsets = [
         (None, {"fields": ["name", "role", "description", "active"]}),
         ("Model", {"fields": ["provider", "model", "tier", "mode", "params", "base_url", "api_key_env"]}),
+        ("Resilience", {"fields": ["repair_profile"]}),
         (
             "Budget and prices",
             {"fields": ["budget_usd", "budget_period", "price_input_per_mtok", "price_output_per_mtok"]},
         ),
     ]
+
+
+class _ReadOnly:
+    """Budget windows and reservations are the cap's bookkeeping: changed only by agents.budget."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BudgetWindow)
+class BudgetWindowAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ["profile", "period", "starts_at", "spent_usd", "reserved_usd", "cap", "updated_at"]
+    list_filter = ["period"]
+    search_fields = ["profile__name"]
+    list_select_related = ["profile"]
+    date_hierarchy = "starts_at"
+
+    @admin.display(description="Cap (current)")
+    def cap(self, obj: BudgetWindow) -> str:
+        return "—" if obj.profile.budget_usd is None else str(obj.profile.budget_usd)
+
+
+@admin.register(BudgetReservation)
+class BudgetReservationAdmin(_ReadOnly, admin.ModelAdmin):
+    list_display = ["window", "amount_usd", "charged_usd", "created_at", "expires_at", "settled_at"]
+    list_select_related = ["window", "window__profile"]
+    search_fields = ["window__profile__name"]
+    date_hierarchy = "created_at"
 
 
 class PanelSeatFormSet(BaseInlineFormSet):

@@ -83,9 +83,20 @@ class AgentProfile(TimeStampedModel):
         blank=True,
         help_text="Call parameters: temperature, max_tokens, timeout_s, and provider-specific options.",
     )
-    base_url = models.URLField(blank=True, help_text="OpenAI-compatible servers only, ending in /v1.")
+    base_url = models.URLField(
+        blank=True,
+        help_text=(
+            "API address. Required for OpenAI-compatible servers (ending in /v1); optional for OpenAI "
+            "(ending in /v1) and Anthropic (without /v1), e.g. for a proxy."
+        ),
+    )
     api_key_env = models.CharField(
-        max_length=100, blank=True, help_text="Name of the environment variable holding the key."
+        max_length=100,
+        blank=True,
+        help_text=(
+            "NAME of the environment variable holding the key (never the key itself). Defaults to "
+            "OPENAI_API_KEY / ANTHROPIC_API_KEY; empty for an OpenAI-compatible server means no key."
+        ),
     )
     price_input_per_mtok = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(Decimal(0))]
@@ -94,6 +105,23 @@ class AgentProfile(TimeStampedModel):
         max_digits=12, decimal_places=6, null=True, blank=True, validators=[MinValueValidator(Decimal(0))]
     )
     description = models.TextField(blank=True)
+    fallbacks = models.ManyToManyField(
+        "self",
+        through="ProfileFallback",
+        through_fields=("profile", "fallback"),
+        symmetrical=False,
+        related_name="+",
+        blank=True,
+        help_text="Profiles tried in order when this one fails at the provider.",
+    )
+    repair_profile = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="repairs_for",
+        help_text="A cheap profile asked to fix this profile's output when it does not validate.",
+    )
 
     class Meta:
         ordering = ["name"]
@@ -117,12 +145,105 @@ class AgentProfile(TimeStampedModel):
         return self.name
 
     def clean(self) -> None:
-        if not isinstance(self.params, dict):
-            raise ValidationError({"params": "Call parameters must be a JSON object."})
-        if self.provider == Provider.OPENAI_COMPATIBLE and not self.base_url:
-            raise ValidationError(
-                {"base_url": "An OpenAI-compatible profile needs a base URL ending in /v1."}
+        """Provider-specific rules (see :mod:`agents.validation`), reported per field."""
+        from agents.validation import profile_errors
+
+        errors = profile_errors(self)
+        if errors:
+            raise ValidationError(errors)
+
+
+class ProfileFallback(models.Model):
+    """One entry of a profile's ordered fallback list: ``fallback`` is tried at ``position``."""
+
+    profile = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="fallback_links")
+    fallback = models.ForeignKey(AgentProfile, on_delete=models.PROTECT, related_name="fallback_for")
+    position = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["profile", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["profile", "position"], name="profilefallback_unique_position"),
+            models.UniqueConstraint(fields=["profile", "fallback"], name="profilefallback_unique_fallback"),
+            models.CheckConstraint(condition=~Q(profile=F("fallback")), name="profilefallback_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} -> {self.fallback_id} (#{self.position})"
+
+    def clean(self) -> None:
+        from agents.validation import fallback_errors
+
+        if self.profile_id and self.fallback_id:
+            errors = fallback_errors(self.profile, [self.fallback])
+            if errors:
+                raise ValidationError({"fallback": errors})
+
+
+class BudgetWindow(models.Model):
+    """A profile's spending in one budget period: settled spend plus open worst-case reservations.
+
+    ``spent_usd + reserved_usd`` never exceeds the profile's cap: a reservation is one conditional
+    UPDATE that only succeeds while it fits (see :mod:`agents.budget`).
+    """
+
+    profile = models.ForeignKey(AgentProfile, on_delete=models.CASCADE, related_name="budget_windows")
+    period = models.CharField(max_length=16, choices=BudgetPeriod)
+    starts_at = models.DateTimeField(help_text="Start of the period (UTC); 1970-01-01 for 'total'.")
+    spent_usd = models.DecimalField(max_digits=18, decimal_places=10, default=Decimal(0))
+    reserved_usd = models.DecimalField(max_digits=18, decimal_places=10, default=Decimal(0))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["profile", "-starts_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile", "period", "starts_at"], name="budgetwindow_one_per_period"
+            ),
+            models.CheckConstraint(condition=Q(spent_usd__gte=0), name="budgetwindow_spent_gte_0"),
+            models.CheckConstraint(condition=Q(reserved_usd__gte=0), name="budgetwindow_reserved_gte_0"),
+            models.CheckConstraint(
+                condition=Q(period__in=BudgetPeriod.values), name="budgetwindow_period_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} {self.period} from {self.starts_at:%Y-%m-%d}"
+
+
+class BudgetReservation(models.Model):
+    """One call's worst-case hold on a window, until it is settled to the actual cost.
+
+    A reservation left open past ``expires_at`` (its process died mid-call) is charged at its worst
+    case when expired: the call may have been billed, and the cap must hold regardless.
+    """
+
+    window = models.ForeignKey(BudgetWindow, on_delete=models.CASCADE, related_name="reservations")
+    amount_usd = models.DecimalField(max_digits=18, decimal_places=10)
+    charged_usd = models.DecimalField(max_digits=18, decimal_places=10, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_usd__gte=0), name="budgetreservation_amount_gte_0"),
+            models.CheckConstraint(
+                condition=Q(charged_usd__isnull=True) | Q(charged_usd__gte=0),
+                name="budgetreservation_charged_gte_0",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(settled_at__isnull=True),
+                name="budgetreservation_open",
             )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.window_id}: {self.amount_usd} ({'settled' if self.settled_at else 'open'})"
 
 
 class PanelStage(models.TextChoices):

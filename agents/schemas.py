@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -82,6 +82,13 @@ class JudgeOutput(_Strict):
     rationale: str = Field(max_length=4000)
     risk_checks: list[RiskCheckResult] = Field(max_length=20)
     order_intent: OrderIntentSpec | None
+
+
+class HealthCheck(_Strict):
+    """The tiny answer ``check_providers`` asks every profile for."""
+
+    status: Literal["ok"]
+    echo: str = Field(max_length=64)
 
 
 # --- what agents read ---------------------------------------------------------------------------

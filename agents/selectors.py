@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +19,11 @@ from agents.models import (
     Panel,
     PanelSeat,
     PanelStage,
+    ProfileFallback,
     Role,
 )
 from agents.providers.base import ProfileSpec
+from agents.validation import fallback_chain
 from arena_project.errors import NotFoundError
 
 
@@ -110,6 +113,7 @@ def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
     by_stage: dict[str, dict[str, ProfileSpec]] = {stage: {} for stage in PanelStage.values}
     order = {role: i for i, role in enumerate((*ANALYST_ROLES, Role.JUDGE))}
     skipped: list[str] = []
+    kept: list[PanelSeat] = []
     for seat in sorted(seats, key=lambda s: order[s.role]):
         first_round = seat.stage in (PanelStage.ANALYST, PanelStage.JUDGE)
         if not seat.profile.active:
@@ -117,7 +121,17 @@ def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
         elif first_round and seat.profile.mode == Mode.ESCALATION_ONLY:
             skipped.append(f"{seat.stage}/{seat.role}: profile {seat.profile.name} is escalation-only")
         else:
-            by_stage[seat.stage][seat.role] = ProfileSpec.from_profile(seat.profile)
+            kept.append(seat)
+    specs = profile_specs_resolve([seat.profile for seat in kept])
+    first_round_specs = [
+        specs[s.profile.pk] for s in kept if s.stage in (PanelStage.ANALYST, PanelStage.JUDGE)
+    ]
+    barred = _escalation_only_ids(first_round_specs)
+    for seat in kept:
+        spec = specs[seat.profile.pk]
+        if seat.stage in (PanelStage.ANALYST, PanelStage.JUDGE) and barred:
+            spec = _without(spec, barred)
+        by_stage[seat.stage][seat.role] = spec
     return PanelPlan(
         panel_id=panel.pk,
         name=panel.name,
@@ -130,6 +144,26 @@ def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
         quorum=panel.quorum,
         policy=PanelPolicy.from_panel(panel),
         skipped=tuple(skipped),
+    )
+
+
+def _escalation_only_ids(specs: list[ProfileSpec]) -> set[int]:
+    """Escalation-only profiles among the fallbacks and repair profiles of first-round seats (one
+    query, and none at all when no seat has a fallback or a repair profile)."""
+    linked = {f.id for spec in specs for f in spec.fallbacks} | {s.repair.id for s in specs if s.repair}
+    if not linked:
+        return set()
+    return set(
+        AgentProfile.objects.filter(pk__in=linked, mode=Mode.ESCALATION_ONLY).values_list("pk", flat=True)
+    )
+
+
+def _without(spec: ProfileSpec, barred: set[int]) -> ProfileSpec:
+    """``spec`` with no escalation-only fallback or repair profile: the first round stays cheap."""
+    return dataclasses.replace(
+        spec,
+        fallbacks=tuple(f for f in spec.fallbacks if f.id not in barred),
+        repair=spec.repair if spec.repair is None or spec.repair.id not in barred else None,
     )
 
 
@@ -147,5 +181,63 @@ def panel_by_id_get(*, panel_id: int) -> Panel:
     return panel
 
 
+def profile_specs_resolve(profiles: Iterable[AgentProfile]) -> dict[int, ProfileSpec]:
+    """Snapshots of ``profiles`` with their fallback chains and repair profiles, in two queries.
+
+    The chain is flattened depth first (a fallback's own fallbacks follow it), skips inactive
+    profiles and never repeats one, so a chain is finite even if the graph were cyclic.
+    """
+    profiles = list(profiles)
+    graph: dict[int, list[int]] = {}
+    edges = ProfileFallback.objects.filter(fallback__active=True).order_by("profile_id", "position")
+    for source, target in edges.values_list("profile_id", "fallback_id"):
+        graph.setdefault(source, []).append(target)
+    chains = {p.pk: fallback_chain(p.pk, graph) for p in profiles}
+    wanted = {pk for chain in chains.values() for pk in chain} | {p.pk for p in profiles}
+    known = {p.pk: p for p in profiles}
+    missing = wanted - set(known)
+    if missing:
+        known.update(AgentProfile.objects.in_bulk(list(missing)))
+    repair_ids = {p.repair_profile_id for p in known.values() if p.repair_profile_id} - set(known)
+    if repair_ids:
+        known.update(AgentProfile.objects.in_bulk(list(repair_ids)))
+
+    def bare(pk: int) -> ProfileSpec:
+        profile = known[pk]
+        repair = profile.repair_profile_id
+        repair_spec = ProfileSpec.from_profile(known[repair]) if repair and known[repair].active else None
+        return ProfileSpec.from_profile(profile, repair=repair_spec)
+
+    return {
+        p.pk: ProfileSpec.from_profile(
+            p,
+            fallbacks=tuple(bare(pk) for pk in chains[p.pk]),
+            repair=bare(p.pk).repair,
+        )
+        for p in profiles
+    }
+
+
+def profile_spec_get(*, profile: AgentProfile) -> ProfileSpec:
+    return profile_specs_resolve([profile])[profile.pk]
+
+
 def profile_list() -> QuerySet[AgentProfile]:
-    return AgentProfile.objects.order_by("name")
+    """Profiles by name, with their ordered fallbacks and repair profile (no N+1 in the API)."""
+    return (
+        AgentProfile.objects.select_related("repair_profile")
+        .prefetch_related(
+            Prefetch(
+                "fallback_links",
+                queryset=ProfileFallback.objects.select_related("fallback").order_by("position"),
+            )
+        )
+        .order_by("name")
+    )
+
+
+def profile_get(*, profile_id: int) -> AgentProfile:
+    profile = profile_list().filter(pk=profile_id).first()
+    if profile is None:
+        raise NotFoundError(f"No agent profile {profile_id}.")
+    return profile

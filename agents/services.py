@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
+from django.db.models import ProtectedError
 
 from agents.models import (
     ANALYST_ROLES,
@@ -13,12 +14,16 @@ from agents.models import (
     Panel,
     PanelSeat,
     PanelStage,
+    ProfileFallback,
     Provider,
     Role,
     Tier,
 )
+from agents.validation import fallback_errors
+from arena_project.errors import ConflictError, InvalidInputError
 
 DEFAULT_PANEL = "rules-default"
+FALLBACK_GRAPH_LOCK = 0x4152454E41  # "ARENA": the advisory lock id guarding fallback edits
 
 
 def _rules_profile(role: str, *, powerful: bool) -> AgentProfile:
@@ -67,3 +72,148 @@ def default_panel_seed() -> Panel:
         )
     panel.refresh_from_db()
     return panel
+
+
+# --- profiles CRUD (the staff API and the admin) --------------------------------------------------
+
+_UNSET: Any = object()
+
+
+def _graph_lock() -> None:
+    """Serialize fallback-graph edits, so two concurrent edits cannot together close a cycle.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: writers are serialized already
+    (IMMEDIATE transactions).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FALLBACK_GRAPH_LOCK])
+
+
+def _profiles_named(names: list[str], field: str) -> list[AgentProfile]:
+    found = AgentProfile.objects.in_bulk(names, field_name="name")
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise InvalidInputError.for_field(field, f"Unknown profile(s): {', '.join(unknown)}.")
+    return [found[n] for n in names]
+
+
+def _check_role_change(profile: AgentProfile, old_role: str, old_mode: str) -> None:
+    if profile.pk is None:
+        return
+    errors: dict[str, list[str]] = {}
+    seats = list(profile.seats.select_related("panel"))
+    if profile.role != old_role:
+        if seats:
+            where = ", ".join(f"{s.panel.name} ({s.stage})" for s in seats)
+            errors.setdefault("role", []).append(
+                f"Seated as {old_role} in {where}: reseat it before changing its role."
+            )
+        users = list(
+            AgentProfile.objects.filter(fallback_links__fallback=profile).values_list("name", flat=True)
+        )
+        if users:
+            errors.setdefault("role", []).append(
+                f"It is a fallback of {', '.join(users)}, which play {old_role}: remove it there first."
+            )
+    if profile.mode == Mode.ESCALATION_ONLY and old_mode != Mode.ESCALATION_ONLY:
+        first_round = [s for s in seats if s.stage in (PanelStage.ANALYST, PanelStage.JUDGE)]
+        if first_round:
+            errors.setdefault("mode", []).append(
+                "Seated in a first-round stage; an escalation-only profile can only sit in an "
+                "escalation stage."
+            )
+    if errors:
+        raise InvalidInputError("Invalid input.", extra={"fields": errors})
+
+
+def _save_links(profile: AgentProfile, fallbacks: list[AgentProfile] | None) -> None:
+    if fallbacks is None:
+        return
+    problems = fallback_errors(profile, fallbacks)
+    if problems:
+        raise InvalidInputError("Invalid fallbacks.", extra={"fields": {"fallbacks": problems}})
+    ProfileFallback.objects.filter(profile=profile).delete()
+    ProfileFallback.objects.bulk_create(
+        ProfileFallback(profile=profile, fallback=fallback, position=i)
+        for i, fallback in enumerate(fallbacks, 1)
+    )
+
+
+def _apply(
+    profile: AgentProfile,
+    fields: dict[str, Any],
+    fallbacks: list[str] | None,
+    repair_profile: str | None,
+) -> AgentProfile:
+    _graph_lock()
+    old_role, old_mode = profile.role, profile.mode
+    for name, value in fields.items():
+        setattr(profile, name, value)
+    if repair_profile is not _UNSET:
+        profile.repair_profile = (
+            _profiles_named([repair_profile], "repair_profile")[0] if repair_profile else None
+        )
+    fallback_profiles = _profiles_named(fallbacks, "fallbacks") if fallbacks is not None else None
+    if fallback_profiles is None and profile.pk is not None and profile.role != old_role:
+        fallback_profiles = [link.fallback for link in profile.fallback_links.select_related("fallback")]
+    profile.full_clean()
+    _check_role_change(profile, old_role, old_mode)
+    if fallback_profiles is not None and profile.pk is None:
+        # validate before the first save, so a refused list leaves nothing behind
+        problems = fallback_errors(profile, fallback_profiles)
+        if problems:
+            raise InvalidInputError("Invalid fallbacks.", extra={"fields": {"fallbacks": problems}})
+    profile.save()
+    _save_links(profile, fallback_profiles)
+    return profile
+
+
+@transaction.atomic
+def profile_create(
+    *, fallbacks: list[str] | None = None, repair_profile: str | None = None, **fields: Any
+) -> AgentProfile:
+    """Validate and store a profile with its ordered fallbacks (names) and repair profile (name).
+
+    Raises ValidationError / InvalidInputError with per-field messages; nothing is written then.
+    """
+    return _apply(AgentProfile(), fields, fallbacks, repair_profile if repair_profile is not None else _UNSET)
+
+
+@transaction.atomic
+def profile_update(
+    *,
+    profile: AgentProfile,
+    fallbacks: list[str] | None = None,
+    repair_profile: Any = _UNSET,
+    **fields: Any,
+) -> AgentProfile:
+    """Change the given fields; ``fallbacks`` (when given) replaces the whole ordered list.
+
+    A seated profile keeps its role; a profile others fall back to keeps its role too.
+    """
+    locked = AgentProfile.objects.select_for_update().get(pk=profile.pk)
+    return _apply(locked, fields, fallbacks, repair_profile)
+
+
+@transaction.atomic
+def profile_delete(*, profile: AgentProfile) -> None:
+    """Delete an unused profile; one with seats, history or dependants is a conflict (deactivate it).
+
+    Protected references are checked with one EXISTS each (Django would otherwise load every
+    protected row, e.g. the whole call ledger of the profile, just to refuse).
+    """
+    _graph_lock()
+    blockers = [
+        str(rel.related_model._meta.verbose_name_plural)
+        for rel in AgentProfile._meta.related_objects
+        if rel.on_delete is models.PROTECT
+        and rel.related_model._default_manager.filter(**{rel.field.name: profile}).exists()
+    ]
+    message = "Profile {name} is still referenced ({what}); set active=false instead of deleting it."
+    if blockers:
+        raise ConflictError(message.format(name=profile.name, what=", ".join(sorted(blockers))))
+    try:
+        profile.delete()
+    except ProtectedError as exc:  # a reference added since the check
+        raise ConflictError(message.format(name=profile.name, what="new references")) from exc

@@ -179,6 +179,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "LlmCallStatusEnum": "debates.models.LlmCallStatus",
+        "DebateStatusEnum": "debates.models.DebateStatus",
+    },
 }
 
 # django-q2. Delivery is at-least-once: a task whose worker dies is handed out again after `retry`
@@ -207,6 +211,26 @@ ARENA_PAPER_STARTING_CASH = Decimal(env.str("ARENA_PAPER_STARTING_CASH", default
 ARENA_DEBATE_LOOKBACK_BARS = env.int("ARENA_DEBATE_LOOKBACK_BARS", default=260)
 ARENA_DEBATE_LEASE_SECONDS = env.int("ARENA_DEBATE_LEASE_SECONDS", default=300)
 ARENA_LIVE_TRADING = env.bool("ARENA_LIVE_TRADING", default=False)
+# Outcomes (docs/outcomes.md): order submission lease, Alpaca HTTP timeout and retry wait, URL
+# overrides (proxies, the local fake in tests), data feed and price adjustment. Keys stay in the env.
+ARENA_ORDER_LEASE_SECONDS = env.int("ARENA_ORDER_LEASE_SECONDS", default=120)
+ARENA_ORDER_MAX_ATTEMPTS = env.int("ARENA_ORDER_MAX_ATTEMPTS", default=5)
+ARENA_ALPACA_TIMEOUT_S = env.float("ARENA_ALPACA_TIMEOUT_S", default=10.0)
+ARENA_ALPACA_RETRY_WAIT_S = env.float("ARENA_ALPACA_RETRY_WAIT_S", default=3.0)
+ARENA_ALPACA_TRADING_URL = env.str("ALPACA_TRADING_URL", default="")
+ARENA_ALPACA_DATA_URL = env.str("ALPACA_DATA_URL", default="")
+ARENA_ALPACA_DATA_FEED = env.str("ALPACA_DATA_FEED", default="iex")
+ARENA_ALPACA_DATA_ADJUSTMENT = env.str("ALPACA_DATA_ADJUSTMENT", default="raw")
+
+# LLM gateway (docs/gateway.md). Keys are read from the environment at call time, never here.
+ARENA_PROMPT_VERSION = env.str("ARENA_PROMPT_VERSION", default="v1")
+ARENA_LLM_TIMEOUT_S = env.float("ARENA_LLM_TIMEOUT_S", default=30.0)
+ARENA_LLM_MAX_TOKENS = env.int("ARENA_LLM_MAX_TOKENS", default=2048)
+ARENA_LLM_MAX_RETRIES = env.int("ARENA_LLM_MAX_RETRIES", default=2)
+ARENA_LLM_BACKOFF_BASE_S = env.float("ARENA_LLM_BACKOFF_BASE_S", default=0.5)
+ARENA_LLM_BACKOFF_MAX_S = env.float("ARENA_LLM_BACKOFF_MAX_S", default=8.0)
+ARENA_LLM_RETRY_AFTER_MAX_S = env.float("ARENA_LLM_RETRY_AFTER_MAX_S", default=30.0)
+ARENA_BUDGET_HOLD_TTL_S = env.int("ARENA_BUDGET_HOLD_TTL_S", default=900)
 
 LOGGING = {
     "version": 1,
@@ -214,5 +238,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"httpx": {"level": "WARNING"}, "django_q": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "django_q": {"level": "WARNING"},
+    },
 }

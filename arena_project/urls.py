@@ -12,7 +12,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("debates.api.urls")),
+    path("api/admin/arena/", include("agents.api.urls")),
     path("api/admin/arena/", include("agents.api.panel_urls")),
+    path("api/", include("outcomes.api.urls")),
 ]
 
 handler404 = "arena_project.errors.page_not_found"

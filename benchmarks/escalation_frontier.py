@@ -75,11 +75,12 @@ class SimulatedAgents:
         truth = rng.choices(STANCES, weights=(0.4, 0.4, 0.2))[0]
         return truth, rng.random() < self.params.hard, rng.random() < self.params.high_risk
 
-    async def complete(self, request):  # type: ignore[no-untyped-def]
+    async def complete(self, call):  # type: ignore[no-untyped-def]
         from agents.providers.base import ProviderReply, Usage
         from agents.providers.rules import judge
         from agents.schemas import AnalystOutput, RiskLevel, Stance
 
+        request = call.request
         ctx = request.context
         tier = request.profile.tier
         if request.role == "judge":
@@ -114,40 +115,33 @@ class SimulatedAgents:
 
 
 class Prices:
-    """List price of one call per tier and kind, from genai-prices (bundled data, no network)."""
+    """The model pair. The gateway prices every call itself (agents.pricing: genai-prices list
+    prices, found through the profile's ``pricing_provider`` parameter); nothing is priced here."""
 
     def __init__(self, pair: str) -> None:
-        from genai_prices import Usage, calc_price
-
         self.models = {"cheap": PAIRS[pair][0], "powerful": PAIRS[pair][1]}
-        self.call: dict[tuple[str, str], Decimal] = {}
-        for tier, (model, provider) in self.models.items():
-            for kind, (tokens_in, tokens_out) in TOKENS.items():
-                price = calc_price(
-                    Usage(input_tokens=tokens_in, output_tokens=tokens_out), model, provider_id=provider
-                )
-                self.call[(tier, kind)] = Decimal(price.total_price)
+        self.unknown = 0
 
     def of(self, result) -> Decimal:  # type: ignore[no-untyped-def]
-        """What a call cost: the gateway's figure when it has one, else the list price."""
-        if result.cost_usd:
-            return Decimal(result.cost_usd)
-        kind = "judge" if result.role == "judge" else "analyst"
-        return (
-            self.call[(result.profile.tier, kind)]
-            if result.status in ("ok", "invalid_output")
-            else Decimal(0)
-        )
+        self.unknown += result.unknown_cost_attempts
+        return Decimal(result.known_cost_usd)
 
 
-def _plans():  # type: ignore[no-untyped-def]
+def _plans(prices: Prices):  # type: ignore[no-untyped-def]
     from agents.models import ANALYST_ROLES
     from agents.providers.base import ProfileSpec
     from agents.selectors import PanelPlan, PanelPolicy
 
     def spec(i: int, role: str, tier: str) -> ProfileSpec:
+        model, provider = prices.models[tier]
         return ProfileSpec(
-            id=-i, name=f"sim-{role}-{tier}", role=role, provider="sim", model=f"sim-{tier}", tier=tier
+            id=-i,
+            name=f"sim-{role}-{tier}",
+            role=role,
+            provider="sim",
+            model=model,
+            tier=tier,
+            params={"pricing_provider": provider},
         )
 
     cheap = {role: spec(i, role, "cheap") for i, role in enumerate(ANALYST_ROLES, 1)}
@@ -273,7 +267,7 @@ def main() -> None:
     started = time.perf_counter()
     sessions = _record(args.debates)
     contexts = [recorded_context(s, sorted(s.tool_calls.all(), key=lambda c: c.sequence)) for s in sessions]
-    powerful, cheap_first, policy_cls = _plans()
+    powerful, cheap_first, policy_cls = _plans(prices)
 
     agents = SimulatedAgents(params)
     truth = [TRUE_ACTION[agents.world(c.symbol, c.as_of)[0]] for c in contexts]
@@ -300,6 +294,8 @@ def main() -> None:
         return reference_cost, correct(reference), rows
 
     reference_cost, reference_correct, rows = asyncio.run(sweep())
+    if prices.unknown:
+        print(f"WARNING: {prices.unknown} calls had no known price and count as free")
     elapsed = time.perf_counter() - started
     _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, len(contexts))
     OUT.mkdir(parents=True, exist_ok=True)

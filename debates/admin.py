@@ -16,6 +16,7 @@ from debates.models import (
     DebateRound,
     DebateSession,
     Instrument,
+    LlmCall,
     ToolCall,
 )
 from debates.services import debate_session_cancel
@@ -50,6 +51,26 @@ class DebateMessageInline(ReadOnlyAdminMixin, admin.TabularInline):
     readonly_fields = fields
     extra = 0
     show_change_link = True
+
+
+class LlmCallInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = LlmCall
+    fk_name = "message"
+    fields = (
+        "attempt",
+        "purpose",
+        "profile",
+        "status",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "cost_usd",
+        "latency_ms",
+        "provider_request_id",
+        "error",
+    )
+    readonly_fields = fields
+    extra = 0
 
 
 class ToolCallInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -149,6 +170,7 @@ class DebateSessionAdmin(admin.ModelAdmin):
         "cancel_requested_at",
         "error",
         "total_cost_usd",
+        "unknown_cost_calls",
         "created_at",
         "updated_at",
     ]
@@ -200,6 +222,32 @@ class DebateMessageAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["role", "stance", "validation_status", "repaired_by"]
     search_fields = ["reasoning", "session__symbol"]
     list_select_related = ["session", "profile"]
+    inlines = [LlmCallInline]
+
+
+@admin.register(LlmCall)
+class LlmCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The cost ledger, one row per attempt: a record, never edited."""
+
+    list_display = [
+        "created_at",
+        "profile",
+        "purpose",
+        "role",
+        "attempt",
+        "status",
+        "input_tokens",
+        "output_tokens",
+        "cached_tokens",
+        "cost_usd",
+        "latency_ms",
+        "session",
+    ]
+    list_filter = ["status", "purpose", "provider", "role"]
+    search_fields = ["profile__name", "model", "provider_request_id", "error"]
+    list_select_related = ["profile", "session"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
 
 
 @admin.register(DebateConsensus)

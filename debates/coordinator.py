@@ -22,6 +22,7 @@ never handed over mid-debate: the service writes them with the final state, in o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Mapping
@@ -30,8 +31,8 @@ from decimal import Decimal
 
 from asgiref.sync import async_to_sync
 
-from agents.gateway import AgentResult, CallStatus, run_agent
-from agents.models import ANALYST_ROLES, Role
+from agents.gateway import AgentResult, CallAttempt, CallStatus, run_agent
+from agents.models import ANALYST_ROLES, Provider, Role
 from agents.providers.base import AgentRequest, ProfileSpec, Usage
 from agents.schemas import AnalystOutput, AnalystView, JudgeOutput, MarketContext
 from agents.selectors import PanelPlan
@@ -115,7 +116,13 @@ class RoundOutcome:
 
     @property
     def cost_usd(self) -> Decimal:
-        return sum((r.cost_usd or Decimal(0) for r in self.results.values()), Decimal(0))
+        """The known cost of this round's calls (every attempt, retries and repairs included)."""
+        return sum((r.known_cost_usd for r in self.results.values()), Decimal(0))
+
+    @property
+    def unknown_cost_calls(self) -> int:
+        """Attempts whose cost is unknown (no usage reported, no price, or cut off mid-flight)."""
+        return sum(r.unknown_cost_attempts for r in self.results.values())
 
     @property
     def views(self) -> list[AnalystView]:
@@ -180,6 +187,7 @@ class DebateOutcome:
 
     @property
     def cost_usd(self) -> Decimal:
+        """Known cost of every call of every round (see ``debates.ledger.cost_summary`` for totals)."""
         return sum((rnd.cost_usd for rnd in self.rounds), Decimal(0))
 
 
@@ -431,6 +439,8 @@ class ArenaCoordinator:
             analyst_views=views,
             purpose=purpose,
             quorum=self.plan.quorum,
+            session_id=self.session_id,
+            round=round_no,
         )
 
     async def _ask(
@@ -477,17 +487,22 @@ class ArenaCoordinator:
             raise
 
     async def _call(self, request: AgentRequest, budget: float, reason: str) -> AgentResult:
-        """One gateway call under ``budget`` seconds; never raises (except for cancellation)."""
+        """One gateway call under ``budget`` seconds; never raises (except for cancellation).
+
+        The gateway is told the budget (each attempt's timeout and a deadline for new attempts), so
+        it normally returns a timed-out result itself, with its attempts for the ledger. A provider
+        that ignores its timeout is cut off by the guard, a moment later.
+        """
         started = time.perf_counter()
         if budget <= 0:
-            return _stopped(request, CallStatus.TIMEOUT, f"not asked: {reason}", started)
+            return _stopped(request, CallStatus.TIMEOUT, f"not asked: {reason}", started, in_flight=False)
+        request = dataclasses.replace(request, timeout_s=budget, deadline=time.monotonic() + budget)
         try:
-            async with asyncio.timeout(budget):
+            async with asyncio.timeout(budget + _guard(budget)):
                 return await run_agent(request)
         except TimeoutError:
-            return _stopped(
-                request, CallStatus.TIMEOUT, f"no answer within {budget:.2f} s ({reason})", started
-            )
+            error = f"no answer within {budget:.2f} s ({reason})"
+            return _stopped(request, CallStatus.TIMEOUT, error, started)
         except Exception as exc:  # run_agent promises not to raise; a bug there must not sink the debate
             return _stopped(request, CallStatus.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}", started)
 
@@ -510,9 +525,38 @@ def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _stopped(request: AgentRequest, status: str, error: str, started: float | None = None) -> AgentResult:
-    """The result of a call that gave no answer: it timed out, was cancelled, or crashed."""
+def _guard(budget: float) -> float:
+    """How long past its budget a call may run before the coordinator cuts it off itself."""
+    return min(1.0, 0.05 + 0.1 * budget)
+
+
+def _stopped(
+    request: AgentRequest, status: str, error: str, started: float | None = None, *, in_flight: bool = True
+) -> AgentResult:
+    """The result of a call that gave no answer: it timed out, was cancelled, or crashed.
+
+    A call cut off in flight may have been billed: unless it is the free rules provider it gets one
+    ledger attempt with an unknown cost (the ledger has no "cancelled" status; such an attempt is
+    recorded as a timeout, its error says what happened).
+    """
     latency = int((time.perf_counter() - started) * 1000) if started is not None else 0
+    attempts: tuple[CallAttempt, ...] = ()
+    if in_flight and request.profile.provider != Provider.RULES:
+        attempts = (
+            CallAttempt(
+                attempt=1,
+                profile=request.profile,
+                purpose=request.purpose,
+                role=request.role,
+                status=CallStatus.TIMEOUT if status == CANCELLED else status,
+                usage=None,
+                cost_usd=None,
+                latency_ms=latency,
+                request_id=None,
+                error=error,
+                prompt_version="",
+            ),
+        )
     return AgentResult(
         profile=request.profile,
         purpose=request.purpose,
@@ -521,8 +565,11 @@ def _stopped(request: AgentRequest, status: str, error: str, started: float | No
         raw_text="",
         error=error,
         usage=Usage(),
-        cost_usd=None,
+        cost_usd=Decimal(0) if request.profile.provider == Provider.RULES else None,
         latency_ms=latency,
         request_id=None,
         prompt_version="",
+        attempts=attempts,
+        round=request.round,
+        session_id=request.session_id,
     )

@@ -104,7 +104,12 @@ class DebateSession(TimeStampedModel):
         help_text="Set by a cancel request; the worker stops at its next safe point and ends cancelled.",
     )
     error = models.TextField(blank=True)
-    total_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    total_cost_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, default=0, help_text="Sum of the known costs of its LLM calls."
+    )
+    unknown_cost_calls = models.PositiveIntegerField(
+        default=0, help_text="LLM calls whose cost is unknown (not in total_cost_usd)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -268,7 +273,12 @@ class DebateRound(TimeStampedModel):
         AgentProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="judged_rounds"
     )
     judge_switched = models.BooleanField(default=False)
-    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    cost_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, default=0, help_text="Known cost of this round's calls."
+    )
+    unknown_cost_calls = models.PositiveSmallIntegerField(
+        default=0, help_text="Attempts in this round whose cost is unknown (not in cost_usd)."
+    )
     latency_ms = models.PositiveIntegerField(default=0)
     notes = models.JSONField(default=list, blank=True)
 
@@ -313,3 +323,81 @@ class ToolCall(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.session_id}#{self.sequence} {self.tool}"
+
+
+class LlmCallPurpose(models.TextChoices):
+    ANALYSIS = "analysis", "Analysis"
+    JUDGE = "judge", "Judge"
+    REPAIR = "repair", "JSON repair"
+    ESCALATION = "escalation", "Escalation"
+    HEALTH_CHECK = "health_check", "Health check"
+
+
+class LlmCallStatus(models.TextChoices):
+    OK = "ok", "OK"
+    TIMEOUT = "timeout", "Timed out"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+    PROVIDER_ERROR = "provider_error", "Provider error"
+    INVALID_OUTPUT = "invalid_output", "Invalid output"
+    REPAIRED = "repaired", "Output repaired locally"
+    BUDGET_DENIED = "budget_denied", "Budget denied (not sent)"
+
+
+class LlmCall(TimeStampedModel):
+    """The cost ledger: one row per attempt to call a model (retries, fallbacks, repairs, denials).
+
+    Tokens are as the provider reported them (``NULL`` when it reported none); ``cost_usd`` is
+    ``NULL`` when unknown (no usage, no price, or a timeout the provider may have billed), never a
+    silent 0. ``error`` is redacted before it is stored. Written by the debate service (and by
+    ``check_providers``), never edited.
+    """
+
+    profile = models.ForeignKey(AgentProfile, on_delete=models.PROTECT, related_name="llm_calls")
+    session = models.ForeignKey(
+        DebateSession, null=True, blank=True, on_delete=models.CASCADE, related_name="llm_calls"
+    )
+    message = models.ForeignKey(
+        DebateMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="llm_calls"
+    )
+    role = models.CharField(max_length=32, choices=Role)
+    purpose = models.CharField(max_length=16, choices=LlmCallPurpose)
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=200)
+    attempt = models.PositiveSmallIntegerField(help_text="1, 2, ... within one agent's answer.")
+    status = models.CharField(max_length=16, choices=LlmCallStatus)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cached_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=16, decimal_places=10, null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    provider_request_id = models.CharField(max_length=200, blank=True)
+    prompt_version = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=LlmCallStatus.values), name="llmcall_status_valid"),
+            models.CheckConstraint(
+                condition=Q(purpose__in=LlmCallPurpose.values), name="llmcall_purpose_valid"
+            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="llmcall_role_valid"),
+            models.CheckConstraint(condition=Q(attempt__gte=1), name="llmcall_attempt_gte_1"),
+            models.CheckConstraint(
+                condition=Q(cost_usd__isnull=True) | Q(cost_usd__gte=0), name="llmcall_cost_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(message__isnull=True) | Q(session__isnull=False),
+                name="llmcall_message_has_session",
+            ),
+        ]
+        indexes = [
+            # Leaderboards: calls and spend per profile over a time window.
+            models.Index(fields=["profile", "created_at"], name="llmcall_profile_created"),
+            models.Index(fields=["status", "created_at"], name="llmcall_status_created"),
+            models.Index(fields=["session", "attempt"], name="llmcall_session_attempt"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} {self.purpose} #{self.attempt} {self.status}"

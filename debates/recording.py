@@ -19,6 +19,7 @@ from django.db import transaction
 from agents.gateway import AgentResult
 from agents.schemas import AnalystOutput, JudgeOutput
 from debates.coordinator import DebateCancelledError, DebateObserver, DebateSupersededError
+from debates.ledger import llm_calls_record, money
 from debates.models import DebateMessage, DebateSession, DebateStatus, ToolCall, ValidationStatus
 from debates.tools import ToolRouter
 
@@ -50,8 +51,17 @@ def message_build(session: DebateSession, result: AgentResult, round_no: int) ->
         validation_error=result.error,
         prompt_version=result.prompt_version,
         latency_ms=result.latency_ms,
-        cost_usd=result.cost_usd,
+        cost_usd=money(result.cost_usd),
     )
+
+
+def messages_save(session: DebateSession, results: list[tuple[int, AgentResult]]) -> None:
+    """Insert the messages of ``(round, result)`` pairs and one ledger row per attempt of each,
+    linked to its message (the caller holds the transaction)."""
+    if not results:
+        return
+    messages = DebateMessage.objects.bulk_create([message_build(session, r, n) for n, r in results])
+    llm_calls_record(session=session, results=zip((r for _n, r in results), messages, strict=True))
 
 
 def tool_calls_save(session: DebateSession, calls: list[ToolCall]) -> None:
@@ -112,7 +122,7 @@ class SessionRecorder(DebateObserver):
                 # The context goes in with the first answers, so a retry can resume on the same context.
                 tool_calls_save(self.session, self.router.calls)
                 self.tool_calls_written = True
-            DebateMessage.objects.bulk_create([message_build(self.session, r, round_no) for r in fresh])
+            messages_save(self.session, [(round_no, r) for r in fresh])
         self.written.update((round_no, r.role) for r in fresh)
 
     def _check(self) -> None:

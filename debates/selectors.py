@@ -13,6 +13,7 @@ from debates.models import (
     DebateRound,
     DebateSession,
     Instrument,
+    LlmCall,
     Timeframe,
     ToolCall,
 )
@@ -31,6 +32,10 @@ def debate_session_detail_qs() -> QuerySet[DebateSession]:
         Prefetch("rounds", queryset=DebateRound.objects.select_related("judge_profile").order_by("number")),
         Prefetch(
             "messages", queryset=DebateMessage.objects.select_related("profile").order_by("round", "id")
+        ),
+        Prefetch(
+            "messages__llm_calls",
+            queryset=LlmCall.objects.select_related("profile").order_by("attempt", "id"),
         ),
         Prefetch("tool_calls", queryset=ToolCall.objects.order_by("sequence")),
     )

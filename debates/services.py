@@ -5,6 +5,7 @@ The command, the django-q2 task, the API and the tests all go through these func
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 from pydantic import ValidationError as PydanticValidationError
 
-from agents.gateway import AgentResult
+from agents.gateway import AgentResult, CallAttempt
 from agents.models import Panel
 from agents.providers.base import ProfileSpec, Usage
 from agents.schemas import AnalystOutput, JudgeOutput
@@ -33,7 +34,8 @@ from debates.coordinator import (
     DebateSupersededError,
     RoundOutcome,
 )
-from debates.market.sources import AccountSource, MarketDataSource, PaperAccountSource, get_source
+from debates.ledger import cost_summary
+from debates.market.sources import AccountSource, MarketDataSource, account_source_for, get_source
 from debates.models import (
     Bar,
     DebateConsensus,
@@ -42,11 +44,12 @@ from debates.models import (
     DebateSession,
     DebateStatus,
     Instrument,
+    LlmCall,
     Timeframe,
     ToolCall,
     ValidationStatus,
 )
-from debates.recording import SessionRecorder, message_build, tool_calls_save
+from debates.recording import SessionRecorder, messages_save, tool_calls_save
 from debates.replay import recorded_lookback, recorded_router
 from debates.signals import consensus_created
 from debates.tools import ToolError, ToolRouter
@@ -161,7 +164,7 @@ def debate_session_run(
     plan = panel_plan_build(panel=session.panel)
     _lease_cover(session, attempt=attempt, deadline_s=plan.deadline_s)
     prior = _attempt_resume(session, plan) if attempt > 1 else _Resume()
-    live = ToolRouter(market or get_source(), accounts or PaperAccountSource())
+    live = ToolRouter(market or get_source(), accounts or account_source_for(session))
     run = _Run(session, plan, attempt, prior, live)
     try:
         outcome = run.debate()
@@ -313,7 +316,7 @@ def _attempt_resume(session: DebateSession, plan: PanelPlan) -> _Resume:
     if calls and not any(c.error for c in calls):
         for message in session.messages.filter(
             round=1, validation_status__in=[ValidationStatus.VALID, ValidationStatus.REPAIRED]
-        ):
+        ).prefetch_related("llm_calls"):
             spec = plan.analysts.get(message.role)
             result = _result_from_message(message, spec) if spec and spec.id == message.profile_id else None
             if result is not None:
@@ -328,10 +331,12 @@ def _attempt_resume(session: DebateSession, plan: PanelPlan) -> _Resume:
 
 
 def _result_from_message(message: DebateMessage, spec: ProfileSpec) -> AgentResult | None:
+    """An earlier attempt's answer, with its ledger attempts so the session total still counts it."""
     try:
         output = AnalystOutput.model_validate(message.output)
     except PydanticValidationError:
         return None
+    attempts = tuple(_attempt_from_row(row, spec) for row in message.llm_calls.all())
     return AgentResult(
         profile=spec,
         purpose="analysis",
@@ -345,6 +350,27 @@ def _result_from_message(message: DebateMessage, spec: ProfileSpec) -> AgentResu
         request_id=None,
         prompt_version=message.prompt_version,
         repaired_by=message.repaired_by,
+        attempts=attempts,
+        round=1,
+        session_id=message.session_id,
+    )
+
+
+def _attempt_from_row(row: LlmCall, spec: ProfileSpec) -> CallAttempt:
+    tokens = (row.input_tokens, row.output_tokens, row.cached_tokens, row.cache_write_tokens)
+    usage = None if all(t is None for t in tokens) else Usage(*(t or 0 for t in tokens))
+    return CallAttempt(
+        attempt=row.attempt,
+        profile=spec if spec.id == row.profile_id else dataclasses.replace(spec, id=row.profile_id),
+        purpose=row.purpose,
+        role=row.role,
+        status=row.status,
+        usage=usage,
+        cost_usd=row.cost_usd,
+        latency_ms=row.latency_ms,
+        request_id=row.provider_request_id or None,
+        error=row.error,
+        prompt_version=row.prompt_version,
     )
 
 
@@ -360,6 +386,7 @@ def _lease_cover(session: DebateSession, *, attempt: int, deadline_s: float) -> 
 
 @transaction.atomic
 def _discard_partial(session: DebateSession) -> None:
+    session.llm_calls.all().delete()
     session.messages.all().delete()
     session.tool_calls.all().delete()
     session.rounds.all().delete()
@@ -398,10 +425,12 @@ def _persist(
     status, error = _final_state(outcome)
     now = timezone.now()
     mine = DebateSession.objects.filter(pk=session.pk, status=DebateStatus.RUNNING, attempts=attempt)
+    costs = cost_summary(r for _n, r in outcome.results)
     values: dict[str, Any] = {
         "status": status,
         "error": error,
-        "total_cost_usd": outcome.cost_usd,
+        "total_cost_usd": costs.known_usd,
+        "unknown_cost_calls": costs.unknown_calls,
         "finished_at": now,
         "lease_expires_at": None,
         "updated_at": now,
@@ -418,9 +447,7 @@ def _persist(
         return
     if not tool_calls_written:
         tool_calls_save(session, calls)
-    DebateMessage.objects.bulk_create(
-        [message_build(session, r, n) for n, r in outcome.results if (n, r.role) not in written]
-    )
+    messages_save(session, [(n, r) for n, r in outcome.results if (n, r.role) not in written])
     DebateRound.objects.bulk_create([_round_row(session, rnd) for rnd in outcome.rounds])
     decision = outcome.decision
     if status == DebateStatus.COMPLETED and decision is not None:
@@ -428,7 +455,14 @@ def _persist(
     if status == DebateStatus.CANCELLED:
         session.refresh_from_db()  # the reason is the cancel request's, computed in SQL
         return
-    for name in ("status", "error", "total_cost_usd", "finished_at", "lease_expires_at"):
+    for name in (
+        "status",
+        "error",
+        "total_cost_usd",
+        "unknown_cost_calls",
+        "finished_at",
+        "lease_expires_at",
+    ):
         setattr(session, name, values[name])
 
 
@@ -461,6 +495,7 @@ def _round_row(session: DebateSession, rnd: RoundOutcome) -> DebateRound:
         judge_profile_id=judge.profile.id if judge else None,
         judge_switched=rnd.judge_switched,
         cost_usd=rnd.cost_usd,
+        unknown_cost_calls=rnd.unknown_cost_calls,
         latency_ms=rnd.latency_ms,
         notes=list(rnd.notes),
     )

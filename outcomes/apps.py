@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class OutcomesConfig(AppConfig):
     name = "outcomes"
     verbose_name = "Outcomes"
+
+    def ready(self) -> None:
+        """Hook into debates: decisions become intents, sessions show their trade, debates read the book."""
+        from debates.extensions import register_session_section
+        from debates.market.sources import register_account_source
+        from debates.signals import consensus_created
+        from outcomes.receivers import on_consensus_created
+        from outcomes.sections import trade_section
+        from outcomes.services import trading_account_source
+
+        consensus_created.connect(on_consensus_created, dispatch_uid="outcomes.consensus_created")
+        register_session_section("trade", trade_section)
+        register_account_source(trading_account_source)

@@ -87,7 +87,8 @@ def test_openapi_operations_conform_to_the_schema(case, token):
 
 def test_openapi_schema_covers_every_api_route():
     operations = {(result.ok().method.upper(), result.ok().path) for result in schema.get_all_operations()}
-    assert operations == {
+    # Other apps add their own routes; the foundation's must all be documented (and fuzzed above).
+    assert operations >= {
         ("GET", "/api/debate/sessions/"),
         ("POST", "/api/debate/sessions/"),
         ("GET", "/api/debate/sessions/{session_id}/"),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from agents import indicators
 from agents.indicators import Indicators
 from agents.models import Role
-from agents.providers.base import AgentRequest, ProviderReply, Usage
+from agents.providers.base import AgentRequest, ProviderCall, ProviderError, ProviderReply, Usage
 from agents.schemas import (
     Action,
     AnalystOutput,
@@ -309,8 +309,10 @@ class RulesProvider:
 
     name = "rules"
 
-    async def complete(self, request: AgentRequest) -> ProviderReply:
-        return self.complete_sync(request)
+    async def complete(self, call: ProviderCall) -> ProviderReply:
+        if call.request is None:
+            raise ProviderError("provider_error", "The rules provider only answers debate questions.")
+        return self.complete_sync(call.request)
 
     def complete_sync(self, request: AgentRequest) -> ProviderReply:
         """The same answer without an event loop, for callers that have none (and for speed)."""

@@ -16,6 +16,7 @@ from debates.models import (
     DebateRound,
     DebateSession,
     Instrument,
+    LlmCall,
     ToolCall,
 )
 
@@ -34,11 +35,67 @@ class DebateSessionCancelInputSerializer(StrictInputSerializer):
     )
 
 
+class LlmCallOutputSerializer(serializers.ModelSerializer):
+    """One ledger row: one attempt (a retry, a fallback, a repair call or a budget denial)."""
+
+    profile = serializers.CharField(source="profile.name")
+    cost_usd = serializers.DecimalField(
+        max_digits=16, decimal_places=10, allow_null=True, help_text="null = unknown (never a silent 0)."
+    )
+
+    class Meta:
+        model = LlmCall
+        fields = [
+            "id",
+            "attempt",
+            "purpose",
+            "profile",
+            "role",
+            "provider",
+            "model",
+            "status",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "cache_write_tokens",
+            "cost_usd",
+            "latency_ms",
+            "provider_request_id",
+            "prompt_version",
+            "error",
+            "created_at",
+        ]
+
+
+def _token_sum(calls: list[LlmCall], field: str) -> int:
+    return sum(getattr(call, field) or 0 for call in calls)
+
+
 class DebateMessageOutputSerializer(serializers.ModelSerializer):
     profile = serializers.CharField(source="profile.name")
     tier = serializers.CharField(source="profile.tier")
     provider = serializers.CharField(source="profile.provider")
     model = serializers.CharField(source="profile.model")
+    calls = LlmCallOutputSerializer(many=True, source="llm_calls", help_text="Every attempt, in order.")
+    input_tokens = serializers.SerializerMethodField()
+    output_tokens = serializers.SerializerMethodField()
+    cached_tokens = serializers.SerializerMethodField()
+    call_status = serializers.SerializerMethodField(
+        help_text="Status of the attempt that produced the answer."
+    )
+
+    def get_input_tokens(self, obj: DebateMessage) -> int:
+        return _token_sum(list(obj.llm_calls.all()), "input_tokens")
+
+    def get_output_tokens(self, obj: DebateMessage) -> int:
+        return _token_sum(list(obj.llm_calls.all()), "output_tokens")
+
+    def get_cached_tokens(self, obj: DebateMessage) -> int:
+        return _token_sum(list(obj.llm_calls.all()), "cached_tokens")
+
+    def get_call_status(self, obj: DebateMessage) -> str | None:
+        calls = [c for c in obj.llm_calls.all() if c.purpose != "repair"]
+        return calls[-1].status if calls else None
 
     class Meta:
         model = DebateMessage
@@ -63,6 +120,11 @@ class DebateMessageOutputSerializer(serializers.ModelSerializer):
             "prompt_version",
             "latency_ms",
             "cost_usd",
+            "input_tokens",
+            "output_tokens",
+            "cached_tokens",
+            "call_status",
+            "calls",
             "created_at",
         ]
 
@@ -161,6 +223,9 @@ class DebateSessionOutputSerializer(serializers.ModelSerializer):
     panel = serializers.CharField(source="panel.name")
     requested_by = serializers.CharField(source="requested_by.get_username", allow_null=True, default=None)
     consensus = serializers.SerializerMethodField()
+    total_cost_complete = serializers.SerializerMethodField(
+        help_text="False when some call's cost is unknown: total_cost_usd then sums the known ones only."
+    )
 
     class Meta:
         model = DebateSession
@@ -180,8 +245,13 @@ class DebateSessionOutputSerializer(serializers.ModelSerializer):
             "cancel_requested_at",
             "error",
             "total_cost_usd",
+            "total_cost_complete",
+            "unknown_cost_calls",
             "consensus",
         ]
+
+    def get_total_cost_complete(self, obj: DebateSession) -> bool:
+        return obj.unknown_cost_calls == 0
 
     def get_url(self, obj: DebateSession) -> str:
         return f"/api/debate/sessions/{obj.pk}"

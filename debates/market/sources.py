@@ -7,15 +7,20 @@ an analyst cannot see the future whichever source serves it.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 
 from agents.schemas import Account, BarData, Position, Quote
 from arena_project.errors import NotFoundError
 from debates.models import Bar, Instrument, Timeframe
+
+if TYPE_CHECKING:
+    from debates.models import DebateSession
 
 
 class UnknownSymbolError(NotFoundError):
@@ -126,7 +131,29 @@ def register_source(name: str, factory: Callable[[], MarketDataSource]) -> None:
 
 def get_source(name: str | None = None) -> MarketDataSource:
     name = name or settings.ARENA_MARKET_DATA_SOURCE
+    if name not in _SOURCES and re.fullmatch(r"[a-z_]+", name):
+        # A source module registers itself on import (debates/market/alpaca.py); import it on first use
+        # so its SDK is only loaded by processes that need it.
+        try:
+            importlib.import_module(f"debates.market.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"debates.market.{name}":
+                raise  # the module exists but a dependency of it is missing: say so
     try:
         return _SOURCES[name]()
     except KeyError:
         raise NotFoundError(f"Market data source {name!r} is not configured.") from None
+
+
+AccountSourceResolver = Callable[["DebateSession"], AccountSource]
+_ACCOUNT_RESOLVER: list[AccountSourceResolver] = []
+
+
+def register_account_source(resolver: AccountSourceResolver) -> None:
+    """Let another app (outcomes) say whose book a debate reads: its trading account's."""
+    _ACCOUNT_RESOLVER[:] = [resolver]
+
+
+def account_source_for(session: DebateSession) -> AccountSource:
+    """The account source for a debate: the registered resolver's, else a flat paper account."""
+    return _ACCOUNT_RESOLVER[0](session) if _ACCOUNT_RESOLVER else PaperAccountSource()

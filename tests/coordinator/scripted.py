@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from agents.models import ANALYST_ROLES, AgentProfile, Mode, Panel, PanelSeat, PanelStage, Role, Tier
-from agents.providers.base import AgentRequest, ProviderError, ProviderReply, Usage
+from agents.providers.base import AgentRequest, ProviderCall, ProviderError, ProviderReply, Usage
 from agents.providers.rules import judge as rules_judge
 from agents.schemas import AnalystOutput, JudgeOutput, RiskLevel, Stance
 
@@ -79,7 +79,9 @@ class ScriptedProvider:
             if (tier is None or c.profile.tier == tier) and (role is None or c.role == role)
         ]
 
-    async def complete(self, request: AgentRequest) -> ProviderReply:
+    async def complete(self, call: ProviderCall) -> ProviderReply:
+        request = call.request
+        assert request is not None, "the gateway passes the original request along"
         self.calls.append(request)
         item = self.script.get((request.profile.tier, request.role))
         answer = item(request) if callable(item) else item or Answer()
@@ -92,7 +94,7 @@ class ScriptedProvider:
         if answer.raise_exc is not None:
             raise answer.raise_exc
         if answer.error is not None:
-            raise ProviderError(answer.error, f"scripted {answer.error}")
+            raise ProviderError(answer.error, f"scripted {answer.error}", retryable=False)
         usage = Usage(input_tokens=self.tokens[0], output_tokens=self.tokens[1])
         if answer.text is not None:
             return ProviderReply(text=answer.text, usage=usage, prompt_version="scripted-v1")

@@ -70,4 +70,26 @@ class Command(BaseCommand):
                 f"Consensus: {consensus.action.upper()} size {consensus.size:.2f} confidence "
                 f"{consensus.confidence:.2f} agreement {consensus.agreement_rate:.0%} — {consensus.rationale}"
             )
-        self.stdout.write(f"Cost: ${session.total_cost_usd:.6f}")
+        self._print_calls(session)
+        unknown = (
+            f" (+{session.unknown_cost_calls} call(s) of unknown cost)" if session.unknown_cost_calls else ""
+        )
+        self.stdout.write(f"Cost: ${session.total_cost_usd:.6f}{unknown}")
+
+    def _print_calls(self, session: DebateSession) -> None:
+        """The ledger: one line per attempt (retries, fallbacks, repairs), with tokens, cost, latency."""
+        calls = [call for message in session.messages.all() for call in message.llm_calls.all()]
+        if not calls:
+            return
+        self.stdout.write(
+            f"{'role':<20} {'#':>2} {'purpose':<10} {'profile':<24} {'status':<15} "
+            f"{'in':>7} {'out':>6} {'cost $':>11} {'ms':>6}"
+        )
+        for call in calls:
+            cost = "unknown" if call.cost_usd is None else f"{call.cost_usd:.6f}"
+            tokens_in = "—" if call.input_tokens is None else call.input_tokens
+            tokens_out = "—" if call.output_tokens is None else call.output_tokens
+            self.stdout.write(
+                f"{call.role:<20} {call.attempt:>2} {call.purpose:<10} {call.profile.name[:24]:<24} "
+                f"{call.status:<15} {tokens_in:>7} {tokens_out:>6} {cost:>11} {call.latency_ms:>6}"
+            )

@@ -1,0 +1,410 @@
+"""SimulatedBroker: a deterministic paper broker that executes against the bars table.
+
+Rules (docs/outcomes.md):
+* an order placed as of day D never fills on D: market orders fill at the open of the first bar
+  after D; limit orders when a later bar crosses the limit (at the open if it gaps through);
+* slippage moves the fill price against the trader by ``slippage_bps`` (never past a limit);
+  commission is ``commission_per_order`` on the first fill plus ``commission_bps`` of each fill;
+* ``max_bar_participation`` caps each fill at that fraction of the bar's volume (partial fills);
+  a DAY order that is not complete after its one bar expires with what it filled, a GTC order waits;
+* a buy never spends more cash than the book has: it fills what the cash allows.
+
+Orders are matched lazily: whenever the broker is asked about an account, its open orders are first
+advanced over the bars that appeared since they were last looked at, so the result depends only on
+the bars, never on when or how often it is asked. Its records (SimOrder, SimFill, SimPosition and the
+account's cash) are the broker's side; our view of them lives in BrokerOrder and Fill.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from debates.models import Bar, Timeframe
+from outcomes.brokers.base import (
+    AccountState,
+    BrokerFill,
+    BrokerOrderNotFoundError,
+    BrokerOrderState,
+    BrokerRejectedError,
+    DuplicateClientOrderIdError,
+    OrderRequest,
+    PositionState,
+    SessionState,
+)
+from outcomes.models import (
+    OPEN_ORDER_STATUSES,
+    BrokerOrderStatus,
+    OrderType,
+    Side,
+    SimFill,
+    SimOrder,
+    SimPosition,
+    TimeInForce,
+    TradingAccount,
+)
+
+PRICE_Q = Decimal("0.0001")
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
+
+
+def _price(value: Decimal) -> Decimal:
+    return value.quantize(PRICE_Q, rounding=ROUND_HALF_EVEN)
+
+
+def moved_average(old: Decimal, average: Decimal, delta: Decimal, price: Decimal) -> Decimal:
+    """Average entry price after ``delta`` shares at ``price``: adding re-weights it, reducing keeps
+    it, flipping from long to short (or back) restarts it at the fill price."""
+    new = old + delta
+    if new == 0:
+        return ZERO
+    if old == 0 or (old > 0) == (delta > 0):
+        return (abs(old) * average + abs(delta) * price) / abs(new)
+    if (old > 0) != (new > 0):
+        return price
+    return average
+
+
+def book_as_of(account: TradingAccount, as_of: dt.date) -> tuple[Decimal, dict[str, tuple[Decimal, Decimal]]]:
+    """The simulated book as it stood after the bar of ``as_of``: (cash, {symbol: (qty, average)}).
+
+    Replayed from the fills, so a debate dated in the past never sees positions bought after it.
+    """
+    cash = account.starting_cash
+    held: dict[str, tuple[Decimal, Decimal]] = {}
+    fills = SimFill.objects.filter(order__account=account, bar_date__lte=as_of).order_by("bar_date", "id")
+    for symbol, side, quantity, price, commission in fills.values_list(
+        "order__symbol", "order__side", "quantity", "price", "commission"
+    ):
+        delta = quantity if side == Side.BUY else -quantity
+        cash -= delta * price + commission
+        old, average = held.get(symbol, (ZERO, ZERO))
+        held[symbol] = (old + delta, moved_average(old, average, delta, price))
+    return cash, {s: (q, _price(a)) for s, (q, a) in held.items() if q != 0}
+
+
+def last_close(symbol: str, as_of: dt.date | None) -> Decimal | None:
+    """The close of the last daily bar on or before ``as_of`` (the latest bar when None)."""
+    bars = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY)
+    if as_of is not None:
+        bars = bars.filter(date__lte=as_of)
+    return bars.order_by("-date").values_list("close", flat=True).first()
+
+
+class SimulatedBroker:
+    kind = "simulated"
+
+    def __init__(self, account: TradingAccount) -> None:
+        self.account_id = account.pk
+
+    # --- orders ---------------------------------------------------------------------------------
+
+    def submit(self, request: OrderRequest) -> BrokerOrderState:
+        """Accept (and, if later bars exist, fill) an order; refuses a reused client order id."""
+        try:
+            with transaction.atomic():
+                account = self._lock()
+                if SimOrder.objects.filter(account=account, client_order_id=request.client_order_id).exists():
+                    raise DuplicateClientOrderIdError("client_order_id must be unique")
+                self._validate(account, request)
+                order = SimOrder.objects.create(
+                    account=account,
+                    client_order_id=request.client_order_id,
+                    symbol=request.symbol,
+                    side=request.side,
+                    quantity=request.quantity,
+                    order_type=request.order_type,
+                    limit_price=request.limit_price,
+                    time_in_force=request.time_in_force,
+                    as_of=request.as_of,
+                    metadata=request.metadata,
+                )
+                self._advance(account, order)
+        except IntegrityError:
+            # Two submissions raced past the existence check: the unique constraint decided.
+            if SimOrder.objects.filter(
+                account_id=self.account_id, client_order_id=request.client_order_id
+            ).exists():
+                raise DuplicateClientOrderIdError("client_order_id must be unique") from None
+            raise
+        return _state(order)
+
+    def get_by_client_order_id(self, client_order_id: str) -> BrokerOrderState | None:
+        with transaction.atomic():
+            account = self._lock()
+            order = SimOrder.objects.filter(account=account, client_order_id=client_order_id).first()
+            if order is None:
+                return None
+            self._advance(account, order)
+        return _state(order)
+
+    def get_order(self, broker_order_id: str) -> BrokerOrderState:
+        with transaction.atomic():
+            account = self._lock()
+            order = self._order(account, broker_order_id)
+            self._advance(account, order)
+        return _state(order)
+
+    def cancel(self, broker_order_id: str) -> BrokerOrderState:
+        """Cancel what has not filled yet (bars already out are matched first); closed orders stay."""
+        with transaction.atomic():
+            account = self._lock()
+            order = self._order(account, broker_order_id)
+            self._advance(account, order)
+            if order.status in OPEN_ORDER_STATUSES:
+                order.status = BrokerOrderStatus.CANCELLED
+                order.status_reason = "cancelled on request"
+                order.save(update_fields=["status", "status_reason", "updated_at"])
+        return _state(order)
+
+    def list_fills(self, order: BrokerOrderState) -> list[BrokerFill]:
+        return [
+            BrokerFill(
+                fill_id=f"sim-{fill.pk}",
+                quantity=fill.quantity,
+                price=fill.price,
+                commission=fill.commission,
+                filled_at=fill.filled_at,
+                trade_date=fill.bar_date,
+            )
+            for fill in SimFill.objects.filter(
+                order_id=int(order.broker_order_id), order__account_id=self.account_id
+            ).order_by("id")
+        ]
+
+    # --- book -----------------------------------------------------------------------------------
+
+    def account(self, *, as_of: dt.date | None = None) -> AccountState:
+        """Cash, equity (positions at the close on ``as_of``) and cash not promised to open buys."""
+        return self.book(as_of=as_of)[0]
+
+    def positions(self, *, as_of: dt.date | None = None) -> list[PositionState]:
+        return self.book(as_of=as_of)[1]
+
+    def book(self, *, as_of: dt.date | None = None) -> tuple[AccountState, list[PositionState]]:
+        with transaction.atomic(savepoint=False):  # nested in the caller's transaction when there is one
+            account = self._lock()
+            still_open = self._advance_all(account)
+            positions = self._positions(account, as_of)
+            reserved = self._reserved_cash(account, still_open)
+        value = sum((p.market_value for p in positions), ZERO)
+        state = AccountState(
+            cash=account.cash, equity=account.cash + value, buying_power=max(account.cash - reserved, ZERO)
+        )
+        return state, positions
+
+    def trading_session(self, *, symbol: str, as_of: dt.date) -> SessionState:
+        """The simulated clock: a decision dated on a trading day trades from the next bar."""
+        if Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date=as_of).exists():
+            return SessionState(
+                True, f"{as_of} is a trading day for {symbol}; the order fills from the next bar"
+            )
+        return SessionState(False, f"no {symbol} bar on {as_of}: not a trading day on the simulated clock")
+
+    # --- internals ------------------------------------------------------------------------------
+
+    def _lock(self) -> TradingAccount:
+        """The account row, locked: one writer at a time per book (the caller is in a transaction)."""
+        return TradingAccount.objects.select_for_update().get(pk=self.account_id)
+
+    def _order(self, account: TradingAccount, broker_order_id: str) -> SimOrder:
+        order = (
+            SimOrder.objects.filter(account=account, pk=int(broker_order_id)).first()
+            if broker_order_id.isdigit()
+            else None
+        )
+        if order is None:
+            raise BrokerOrderNotFoundError(f"No simulated order {broker_order_id}.")
+        return order
+
+    def _validate(self, account: TradingAccount, request: OrderRequest) -> None:
+        """The broker's own refusals (a broker checks again whatever our risk checks said)."""
+        if request.quantity <= 0:
+            raise BrokerRejectedError(f"qty must be > 0, got {request.quantity}")
+        if (request.order_type == OrderType.LIMIT) != (request.limit_price is not None):
+            raise BrokerRejectedError("limit_price is required for limit orders and only for them")
+        if request.limit_price is not None and request.limit_price <= 0:
+            raise BrokerRejectedError("limit_price must be > 0")
+        reference = request.limit_price or last_close(request.symbol, request.as_of)
+        if reference is None:
+            raise BrokerRejectedError(f"unknown symbol or no price: {request.symbol}")
+        if request.side == Side.BUY:
+            estimate = request.quantity * reference * (1 + account.slippage_bps / BPS)
+            estimate += account.commission_per_order + estimate * account.commission_bps / BPS
+            available = account.cash - self._reserved_cash(account)
+            if estimate > available:
+                raise BrokerRejectedError(
+                    f"insufficient buying power (needs {estimate:.2f}, has {max(available, ZERO):.2f})"
+                )
+        elif not account.allow_short:
+            held = self._held(account, request.symbol) - self._open_sell_qty(account, request.symbol)
+            if request.quantity > held:
+                raise BrokerRejectedError(
+                    f"insufficient qty available for order (requested {request.quantity.normalize():f}, "
+                    f"available {max(held, ZERO).normalize():f})"
+                )
+
+    def _held(self, account: TradingAccount, symbol: str) -> Decimal:
+        position = SimPosition.objects.filter(account=account, symbol=symbol).first()
+        return position.quantity if position else ZERO
+
+    def _open_sell_qty(self, account: TradingAccount, symbol: str) -> Decimal:
+        rows = SimOrder.objects.filter(
+            account=account, symbol=symbol, side=Side.SELL, status__in=OPEN_ORDER_STATUSES
+        ).values_list("quantity", "filled_qty")
+        return sum((qty - filled for qty, filled in rows), ZERO)
+
+    def _reserved_cash(self, account: TradingAccount, open_orders: list[SimOrder] | None = None) -> Decimal:
+        """What open buy orders may still spend, at their limit or their as-of close."""
+        if open_orders is None:
+            open_orders = list(SimOrder.objects.filter(account=account, status__in=OPEN_ORDER_STATUSES))
+        reserved = ZERO
+        for order in open_orders:
+            if order.side != Side.BUY or order.status not in OPEN_ORDER_STATUSES:
+                continue
+            price = order.limit_price or last_close(order.symbol, order.as_of) or ZERO
+            reserved += (order.quantity - order.filled_qty) * price * (1 + account.slippage_bps / BPS)
+        return reserved
+
+    def _positions(self, account: TradingAccount, as_of: dt.date | None) -> list[PositionState]:
+        result = []
+        for position in SimPosition.objects.filter(account=account).order_by("symbol"):
+            mark = last_close(position.symbol, as_of) or position.average_price
+            result.append(
+                PositionState(
+                    symbol=position.symbol,
+                    quantity=position.quantity,
+                    average_price=position.average_price,
+                    market_value=_price(position.quantity * mark),
+                )
+            )
+        return result
+
+    def _advance_all(self, account: TradingAccount) -> list[SimOrder]:
+        """Advance every open order; returns them (some may have closed since)."""
+        orders = list(SimOrder.objects.filter(account=account, status__in=OPEN_ORDER_STATUSES).order_by("id"))
+        for order in orders:
+            self._advance(account, order)
+        return orders
+
+    def _advance(self, account: TradingAccount, order: SimOrder) -> None:
+        """Match an open order against the bars after the last one it saw (caller holds the lock)."""
+        if order.status not in OPEN_ORDER_STATUSES:
+            return
+        after = order.last_bar_date or order.as_of
+        bars = Bar.objects.filter(
+            instrument__symbol=order.symbol, timeframe=Timeframe.DAY, date__gt=after
+        ).order_by("date")
+        seen = False
+        for bar in bars.iterator():
+            seen = True
+            order.last_bar_date = bar.date
+            price = self._match_price(account, order, bar)
+            if price is not None:
+                self._fill(account, order, bar, price)
+            if order.status in OPEN_ORDER_STATUSES and order.time_in_force == TimeInForce.DAY:
+                order.status = BrokerOrderStatus.EXPIRED
+                order.status_reason = order.status_reason or "day order not complete after its bar"
+            if order.status not in OPEN_ORDER_STATUSES:
+                break
+        if seen:
+            order.save()
+
+    @staticmethod
+    def _match_price(account: TradingAccount, order: SimOrder, bar: Bar) -> Decimal | None:
+        slip = account.slippage_bps / BPS
+        buy = order.side == Side.BUY
+        if order.order_type == OrderType.MARKET:
+            return _price(bar.open * (1 + slip if buy else 1 - slip))
+        limit = order.limit_price
+        assert limit is not None  # noqa: S101 - a limit order always has one (validated on submit)
+        if buy and bar.low <= limit:
+            return min(_price(min(bar.open, limit) * (1 + slip)), limit)
+        if not buy and bar.high >= limit:
+            return max(_price(max(bar.open, limit) * (1 - slip)), limit)
+        return None
+
+    def _fill(self, account: TradingAccount, order: SimOrder, bar: Bar, price: Decimal) -> None:
+        quantity = order.quantity - order.filled_qty
+        if account.max_bar_participation is not None:
+            cap = (Decimal(bar.volume) * account.max_bar_participation).to_integral_value(ROUND_DOWN)
+            quantity = min(quantity, cap)
+        first = order.filled_qty == 0
+        fixed = account.commission_per_order if first else ZERO
+        rate = account.commission_bps / BPS
+        if order.side == Side.BUY:
+            affordable = ((account.cash - fixed) / (price * (1 + rate))).to_integral_value(ROUND_DOWN)
+            if affordable < quantity:
+                quantity = max(affordable, ZERO)
+                order.status_reason = "insufficient cash at the fill"
+        if quantity <= 0:
+            return
+        commission = _price(fixed + quantity * price * rate)
+        SimFill.objects.create(
+            order=order,
+            quantity=quantity,
+            price=price,
+            commission=commission,
+            bar_date=bar.date,
+            filled_at=bar.ts,
+        )
+        value = quantity * price
+        order.filled_avg_price = _price(
+            ((order.filled_avg_price or ZERO) * order.filled_qty + value) / (order.filled_qty + quantity)
+        )
+        order.filled_qty += quantity
+        order.status = (
+            BrokerOrderStatus.FILLED
+            if order.filled_qty >= order.quantity
+            else BrokerOrderStatus.PARTIALLY_FILLED
+        )
+        signed = quantity if order.side == Side.BUY else -quantity
+        TradingAccount.objects.filter(pk=account.pk).update(cash=F("cash") - signed * price - commission)
+        account.refresh_from_db(fields=["cash"])
+        self._move_position(account, order.symbol, signed, price)
+
+    @staticmethod
+    def _move_position(account: TradingAccount, symbol: str, delta: Decimal, price: Decimal) -> None:
+        position = SimPosition.objects.filter(account=account, symbol=symbol).first()
+        old = position.quantity if position else ZERO
+        if old + delta == 0:
+            if position is not None:
+                position.delete()
+            return
+        average = moved_average(old, position.average_price if position else price, delta, price)
+        SimPosition.objects.update_or_create(
+            account=account,
+            symbol=symbol,
+            defaults={"quantity": old + delta, "average_price": _price(average)},
+        )
+
+
+def _state(order: SimOrder) -> BrokerOrderState:
+    return BrokerOrderState(
+        broker_order_id=str(order.pk),
+        client_order_id=order.client_order_id,
+        symbol=order.symbol,
+        side=order.side,
+        quantity=order.quantity,
+        order_type=order.order_type,
+        limit_price=order.limit_price,
+        time_in_force=order.time_in_force,
+        status=order.status,
+        filled_qty=order.filled_qty,
+        filled_avg_price=order.filled_avg_price,
+        submitted_at=order.created_at or timezone.now(),
+        reason=order.status_reason,
+        raw={
+            "id": order.pk,
+            "status": order.status,
+            "filled_qty": str(order.filled_qty),
+            "filled_avg_price": None if order.filled_avg_price is None else str(order.filled_avg_price),
+            "last_bar_date": order.last_bar_date.isoformat() if order.last_bar_date else None,
+            "metadata": order.metadata,
+        },
+    )

@@ -1,0 +1,22 @@
+"""Hooks into the debates app (connected in OutcomesConfig.ready)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from outcomes.services import decision_trade_open
+
+logger = logging.getLogger(__name__)
+
+
+def on_consensus_created(sender: Any, *, session_id: int, consensus_id: int, **kwargs: Any) -> None:
+    """A stored decision becomes its pending outcome and, for buy/sell, an order intent.
+
+    Never raises into the debate that sent it (the debate is already committed): a failure is logged,
+    and ``update_outcomes`` picks up a decision left without its outcome.
+    """
+    try:
+        decision_trade_open(consensus_id=consensus_id)
+    except Exception:
+        logger.exception("decision %s of debate %s: trade not opened", consensus_id, session_id)

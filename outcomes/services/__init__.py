@@ -1,0 +1,47 @@
+"""Writes and workflows of the outcomes app (accounts, the order pipeline, settlement).
+
+Import from here: ``from outcomes.services import trading_account_create, decision_trade_open``.
+"""
+
+from outcomes.services.accounts import (
+    TradingAccountSource,
+    account_for_session,
+    session_account_attach,
+    trading_account_create,
+    trading_account_default_get,
+    trading_account_source,
+)
+from outcomes.services.orders import (
+    IntentSpec,
+    broker_order_cancel,
+    broker_order_sync,
+    decision_trade_open,
+    intents_recover,
+    open_orders_sync,
+    order_intent_claim,
+    order_intent_create,
+    order_intent_submit,
+)
+from outcomes.services.settlement import UpdateSummary, outcome_settle, outcomes_preview, outcomes_update
+
+__all__ = [
+    "IntentSpec",
+    "TradingAccountSource",
+    "UpdateSummary",
+    "account_for_session",
+    "broker_order_cancel",
+    "broker_order_sync",
+    "decision_trade_open",
+    "intents_recover",
+    "open_orders_sync",
+    "order_intent_claim",
+    "order_intent_create",
+    "order_intent_submit",
+    "outcome_settle",
+    "outcomes_preview",
+    "outcomes_update",
+    "session_account_attach",
+    "trading_account_create",
+    "trading_account_default_get",
+    "trading_account_source",
+]

@@ -1,0 +1,154 @@
+"""Trading accounts: the default paper account, a competition's accounts, and whose book a debate reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from agents.schemas import Account, Position
+from arena_project.errors import ConflictError
+from debates.models import DebateSession
+from outcomes.brokers.simulated import book_as_of, last_close
+from outcomes.models import (
+    BrokerKind,
+    SessionAccount,
+    TradingAccount,
+)
+
+DEFAULT_ACCOUNT = "paper-default"
+ZERO = Decimal(0)
+# A live Alpaca account shows today's book; a debate dated before this many days ago gets a flat book.
+_LIVE_BOOK_DAYS = 4
+
+
+def trading_account_create(*, name: str, broker: str = BrokerKind.SIMULATED, **fields: Any) -> TradingAccount:
+    """Create an account (a competition may create a throwaway one per run); its cash starts full.
+
+    Raises django ValidationError naming the field for bad settings (e.g. live on a simulated broker).
+    """
+    account = TradingAccount(name=name, broker=broker, **fields)
+    account.cash = account.starting_cash
+    account.full_clean()
+    account.save()
+    return account
+
+
+def trading_account_default_get() -> TradingAccount:
+    """The default paper account on the simulated broker, created on first use (race-safe)."""
+    account = TradingAccount.objects.filter(is_default=True).first()
+    if account is not None:
+        return account
+    cash = Decimal(settings.ARENA_PAPER_STARTING_CASH)
+    try:
+        with transaction.atomic():
+            account, _created = TradingAccount.objects.get_or_create(
+                name=DEFAULT_ACCOUNT,
+                defaults={
+                    "is_default": True,
+                    "starting_cash": cash,
+                    "cash": cash,
+                    "description": "Paper account on the simulated broker; debates trade here by default.",
+                },
+            )
+    except IntegrityError:  # another process made the default at the same moment
+        return TradingAccount.objects.get(is_default=True)
+    return account
+
+
+@transaction.atomic
+def session_account_attach(*, session: DebateSession, account: TradingAccount) -> SessionAccount:
+    """Make ``session`` trade for ``account`` (before it runs); re-attaching to another account is refused."""
+    link, created = SessionAccount.objects.get_or_create(session=session, defaults={"account": account})
+    if not created and link.account_id != account.pk:
+        raise ConflictError(f"Debate {session.pk} already trades for account {link.account_id}.")
+    return link
+
+
+def account_for_session(session: DebateSession) -> TradingAccount:
+    link = SessionAccount.objects.select_related("account").filter(session=session).first()
+    return link.account if link is not None else trading_account_default_get()
+
+
+class TradingAccountSource:
+    """The debates' AccountSource for a trading account: the simulated book, or Alpaca's account.
+
+    The simulated book is read as it stands (no locks, no order matching: a debate only reads),
+    valued at closes on or before the debate's date, once per debate. Alpaca has no past view of an
+    account, so a debate dated more than a few days back sees a flat account at the starting cash
+    instead of today's book.
+    """
+
+    def __init__(self, account: TradingAccount) -> None:
+        self.trading_account = account
+        self.name = f"{account.broker}:{account.name}"
+        self._books: dict[dt.date, tuple[Account, list[Position]]] = {}
+
+    def account(self, *, as_of: dt.date) -> Account:
+        return self._book(as_of)[0]
+
+    def positions(self, *, as_of: dt.date) -> list[Position]:
+        return self._book(as_of)[1]
+
+    def _book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
+        if as_of not in self._books:
+            if self.trading_account.broker == BrokerKind.SIMULATED:
+                self._books[as_of] = self._simulated_book(as_of)
+            elif self._live(as_of):
+                self._books[as_of] = self._broker_book(as_of)
+            else:
+                cash = self.trading_account.starting_cash
+                flat = Account(
+                    cash=cash, equity=cash, buying_power=cash, source=f"{self.name} (flat: as-of view)"
+                )
+                self._books[as_of] = (flat, [])
+        return self._books[as_of]
+
+    def _simulated_book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
+        """The book after the bar of ``as_of``, replayed from the fills (as-of clock: nothing later)."""
+        cash, held = book_as_of(self.trading_account, as_of)
+        positions = []
+        for symbol, (quantity, average) in sorted(held.items()):
+            mark = last_close(symbol, as_of) or average
+            positions.append(
+                Position(
+                    symbol=symbol,
+                    quantity=quantity,
+                    average_price=average,
+                    market_value=(quantity * mark).quantize(Decimal("0.0001")),
+                )
+            )
+        value = sum((p.market_value for p in positions), ZERO)
+        state = Account(cash=cash, equity=cash + value, buying_power=max(cash, ZERO), source=self.name)
+        return state, positions
+
+    def _broker_book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
+        from outcomes.brokers import broker_for
+
+        state, held = broker_for(self.trading_account).book(as_of=as_of)
+        positions = [
+            Position(
+                symbol=p.symbol,
+                quantity=p.quantity,
+                average_price=p.average_price,
+                market_value=p.market_value,
+            )
+            for p in held
+        ]
+        account = Account(
+            cash=state.cash, equity=state.equity, buying_power=state.buying_power, source=self.name
+        )
+        return account, positions
+
+    def _live(self, as_of: dt.date) -> bool:
+        from debates.market.alpaca import new_york_today
+
+        return as_of >= new_york_today() - dt.timedelta(days=_LIVE_BOOK_DAYS)
+
+
+def trading_account_source(session: DebateSession) -> TradingAccountSource:
+    """The resolver registered with debates.market.sources: a debate reads its account's book."""
+    return TradingAccountSource(account_for_session(session))
