@@ -9,7 +9,7 @@ import pytest
 
 from agents.models import AgentProfile, Mode, PanelSeat, PanelStage
 from agents.selectors import panel_plan_get
-from debates.models import DebateMessage, DebateStatus
+from debates.models import DebateMessage, DebateStatus, LlmCall
 from debates.services import debate_run_now
 from tests.coordinator.scripted import Answer, analyst, judge_output, script_analysts, scripted_panel
 
@@ -76,6 +76,15 @@ def test_two_dissenters_escalate_exactly_as_the_policy_says(arena, scripted, api
     assert Decimal(escalation["cost_usd"]) == costs[2] == Decimal(second["cost_usd"])
     assert Decimal(escalation["first_round_cost_usd"]) == costs[1]
     assert Decimal(body["total_cost_usd"]) == costs[1] + costs[2]
+    # priced by the gateway from the profiles' prices: 1000 tokens in, 200 out per call
+    cheap_call, powerful_call = (
+        Decimal("0.0008"),
+        Decimal("0.016"),
+    )  # (1000*0.5+200*1.5)/1e6, (1000*10+200*30)/1e6
+    assert costs[1] == 5 * cheap_call and costs[2] == 3 * powerful_call
+    assert body["total_cost_complete"] and body["unknown_cost_calls"] == 0
+    assert LlmCall.objects.filter(session=session).count() == 8
+    assert LlmCall.objects.filter(session=session, purpose="escalation").count() == 2
     assert [m["round"] for m in body["messages"]].count(2) == 3
 
     # the admin shows the rounds and the escalation
