@@ -8,6 +8,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from agents.api.panel_serializers import PanelInputSerializer, PanelOutputSerializer
 from agents.models import Panel
@@ -46,9 +47,9 @@ class PanelListCreateApi(generics.ListAPIView[Panel]):
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
 
 
-class PanelDetailApi(generics.GenericAPIView[Panel]):
+class PanelDetailApi(APIView):
+    # A plain APIView: DRF's OPTIONS metadata would call get_object() on a generic view.
     permission_classes = _STAFF_ONLY
-    serializer_class = PanelOutputSerializer
 
     @extend_schema(
         operation_id="admin_panels_retrieve",
