@@ -1,9 +1,12 @@
 from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from agents.models import AgentProfile, BudgetReservation, BudgetWindow, Panel, PanelSeat, ProfileFallback
+from agents.panel_services import SeatInput, panel_seats_validate
 
 
 class ProfileFallbackInline(admin.TabularInline):
@@ -80,15 +83,90 @@ class BudgetReservationAdmin(_ReadOnly, admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
+class PanelSeatFormSet(BaseInlineFormSet):
+    """Validates the seats as a whole against the panel's policy, as the staff API does."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        seats = [
+            SeatInput(stage=data["stage"], role=data["role"], profile=data["profile"])
+            for form in self.forms
+            if (data := getattr(form, "cleaned_data", None))
+            and not data.get("DELETE")
+            and data.get("profile")
+        ]
+        try:
+            panel_seats_validate(self.instance, seats)
+        except ValidationError as exc:
+            raise ValidationError(
+                [
+                    f"{field.replace('_', ' ')}: {message}"
+                    for field, messages in exc.message_dict.items()
+                    for message in messages
+                ]
+            ) from exc
+
+
 class PanelSeatInline(admin.TabularInline):
     model = PanelSeat
+    formset = PanelSeatFormSet
     extra = 0
     autocomplete_fields = ["profile"]
 
 
 @admin.register(Panel)
 class PanelAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_default", "quorum", "call_timeout_s", "deadline_s", "updated_at"]
-    list_filter = ["is_default"]
+    list_display = [
+        "name",
+        "is_default",
+        "quorum",
+        "call_timeout_s",
+        "deadline_s",
+        "triggers",
+        "escalation_scope",
+        "escalation_switches_judge",
+        "updated_at",
+    ]
+    list_filter = ["is_default", "escalation_scope", "escalate_on_low_agreement", "escalate_on_high_risk"]
     search_fields = ["name", "description"]
+    ordering = ["name"]
     inlines = [PanelSeatInline]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "is_default"]}),
+        ("Limits", {"fields": ["call_timeout_s", "deadline_s", "quorum"]}),
+        (
+            "Escalation triggers",
+            {
+                "description": "Each switched-on trigger fires when its value is strictly below its "
+                "threshold (docs/coordinator.md). With every switch off the panel never escalates.",
+                "fields": [
+                    ("escalate_on_low_agreement", "agreement_threshold"),
+                    ("escalate_on_low_confidence", "confidence_measure", "confidence_threshold"),
+                    "escalate_on_high_risk",
+                    "escalate_on_quorum_shortfall",
+                    ("escalate_on_low_judge_confidence", "judge_confidence_threshold"),
+                ],
+            },
+        ),
+        (
+            "What an escalation does",
+            {"fields": ["escalation_scope", "low_confidence_floor", "escalation_switches_judge"]},
+        ),
+    ]
+
+    @admin.display(description="Triggers")
+    def triggers(self, obj: Panel) -> str:
+        parts = []
+        if obj.escalate_on_low_agreement:
+            parts.append(f"agreement < {obj.agreement_threshold:g}")
+        if obj.escalate_on_low_confidence:
+            parts.append(f"{obj.confidence_measure} confidence < {obj.confidence_threshold:g}")
+        if obj.escalate_on_high_risk:
+            parts.append("high risk")
+        if obj.escalate_on_quorum_shortfall:
+            parts.append("quorum shortfall")
+        if obj.escalate_on_low_judge_confidence:
+            parts.append(f"judge confidence < {obj.judge_confidence_threshold:g}")
+        return ", ".join(parts) or "— (never escalates)"
