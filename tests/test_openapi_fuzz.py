@@ -101,6 +101,9 @@ def test_openapi_schema_covers_every_api_route():
         ("DELETE", "/api/admin/arena/panels/{panel_id}/"),
         ("GET", "/api/market/symbols/"),
         ("GET", "/api/market/symbols/{symbol}/bars/"),
+        ("GET", "/api/admin/arena/overview/"),
+        ("GET", "/api/admin/arena/runs/"),
+        ("GET", "/api/admin/arena/runs/{session_id}/"),
     }
 
 

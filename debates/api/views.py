@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from arena_project.filters import StrictFilterSet
 from arena_project.schema import error_responses
 from debates.api.serializers import (
     BarOutputSerializer,
@@ -30,7 +31,7 @@ from debates.selectors import (
 from debates.services import debate_session_cancel, debate_session_create
 
 
-class DebateSessionFilter(django_filters.FilterSet):
+class DebateSessionFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=DebateStatus.choices)
     symbol = django_filters.CharFilter(method="filter_symbol", max_length=16)
     as_of_after = django_filters.DateFilter(field_name="as_of", lookup_expr="gte")
@@ -47,15 +48,6 @@ class DebateSessionFilter(django_filters.FilterSet):
         self, queryset: django_filters.QuerySet, name: str, value: str
     ) -> django_filters.QuerySet:
         return queryset.filter(symbol=value.strip().upper())
-
-    def is_valid(self) -> bool:
-        """Refuse a filter given with an empty value (``?status=``): django-filter would ignore it,
-        so a client that meant to filter would silently get everything."""
-        super().is_valid()
-        for name in self.form.fields:
-            if self.data.get(name) == "" and name not in self.form.errors:
-                self.form.add_error(name, "Must not be empty; leave the parameter out instead.")
-        return self.is_bound and not self.form.errors
 
 
 class DebateSessionListCreateApi(generics.ListAPIView[DebateSession]):

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from agents.schemas import Account, Position
 from arena_project.errors import ConflictError
@@ -69,8 +70,11 @@ def session_account_attach(*, session: DebateSession, account: TradingAccount) -
 
 
 def account_for_session(session: DebateSession) -> TradingAccount:
-    link = SessionAccount.objects.select_related("account").filter(session=session).first()
-    return link.account if link is not None else trading_account_default_get()
+    """The account attached to the debate, else the default one (one query when both exist)."""
+    attached = SessionAccount.objects.filter(session=session).values("account_id")
+    # An attached account that is not the default sorts first (False < True).
+    candidates = TradingAccount.objects.filter(Q(pk__in=attached) | Q(is_default=True)).order_by("is_default")
+    return candidates.first() or trading_account_default_get()
 
 
 class TradingAccountSource:
@@ -100,7 +104,7 @@ class TradingAccountSource:
             elif self._live(as_of):
                 self._books[as_of] = self._broker_book(as_of)
             else:
-                cash = self.trading_account.starting_cash
+                cash = self.trading_account.starting_cash.quantize(Decimal("0.0001"))
                 flat = Account(
                     cash=cash, equity=cash, buying_power=cash, source=f"{self.name} (flat: as-of view)"
                 )
@@ -110,6 +114,9 @@ class TradingAccountSource:
     def _simulated_book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
         """The book after the bar of ``as_of``, replayed from the fills (as-of clock: nothing later)."""
         cash, held = book_as_of(self.trading_account, as_of)
+        # Same value, same text: an account just created holds Decimal("100000"), one read back from
+        # the database "100000.0000"; a replayed debate must see byte-identical context.
+        cash = cash.quantize(Decimal("0.0001"))
         positions = []
         for symbol, (quantity, average) in sorted(held.items()):
             mark = last_close(symbol, as_of) or average

@@ -84,8 +84,9 @@ class Command(BaseCommand):
             spec = result.profile
             attempts = result.attempts
             status = result.status if not attempts or result.valid else attempts[-1].status
+            latency = sum(a.latency_ms for a in attempts)
             self.stdout.write(
                 f"{spec.name[:28]:<28} {spec.provider:<18} {spec.model[:24]:<24} {status:<15} "
-                f"{result.latency_ms:>6} {result.usage.input_tokens:>6} {result.usage.output_tokens:>5} "
+                f"{latency:>6} {result.usage.input_tokens:>6} {result.usage.output_tokens:>5} "
                 f"{result.usage.cached_tokens:>6} {_cost(result):>10}  {result.error[:160]}"
             )
