@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Any
 
@@ -300,6 +301,7 @@ class CompetitionRunListInputSerializer(StrictInputSerializer):
 # --- leaderboard ----------------------------------------------------------------------------------
 
 SORT_CHOICES = [*SORT_FIELDS, *(f"-{f}" for f in SORT_FIELDS)]
+MIN_DAY, MAX_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 
 
 class LeaderboardQueryInputSerializer(StrictInputSerializer):
@@ -334,6 +336,9 @@ class LeaderboardQueryInputSerializer(StrictInputSerializer):
             attrs["date_from"] = attrs.pop("from")
         if "to" in attrs:
             attrs["date_to"] = attrs.pop("to")
+        for name, value in (("from", attrs.get("date_from")), ("to", attrs.get("date_to"))):
+            if value is not None and not MIN_DAY <= value <= MAX_DAY:
+                raise serializers.ValidationError({name: [f"Must be between {MIN_DAY} and {MAX_DAY}."]})
         ranged = "date_from" in attrs or "date_to" in attrs
         if ranged and "window" in attrs:
             raise serializers.ValidationError({"window": ["Give either a window or from/to, not both."]})

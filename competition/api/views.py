@@ -88,6 +88,10 @@ class TraderProfileListCreateApi(generics.ListAPIView[TraderProfile]):
 class TraderProfileDetailApi(generics.GenericAPIView[TraderProfile]):
     permission_classes = [IsStaffForWrites]
     serializer_class = TraderProfileOutputSerializer
+    lookup_url_kwarg = "trader_id"
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return trader_profile_list()  # DRF's OPTIONS (metadata) looks the object up through these
 
     @extend_schema(
         operation_id="competition_traders_retrieve",
@@ -188,6 +192,10 @@ class CompetitionRunListCreateApi(generics.ListAPIView[CompetitionRun]):
 
 class CompetitionRunDetailApi(generics.GenericAPIView[CompetitionRun]):
     serializer_class = CompetitionRunDetailOutputSerializer
+    lookup_url_kwarg = "run_id"
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return competition_run_list()
 
     @extend_schema(
         operation_id="competition_runs_retrieve",
@@ -229,7 +237,7 @@ class LeaderboardApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        query = LeaderboardQueryInputSerializer(data=request.query_params)
+        query = LeaderboardQueryInputSerializer(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         key = _page_cache_key(request)
         if key is not None and (cached := cache.get(key)) is not None:
