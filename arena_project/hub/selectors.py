@@ -318,7 +318,7 @@ def _ledger_by_message(session: DebateSession) -> dict[int | None, dict[str, Any
             latency=Sum("latency_ms"),
         )
     )
-    return {row["message_id"]: row for row in rows}
+    return {row["message_id"]: dict(row) for row in rows}
 
 
 _GOOD_STATUSES = ("ok", "repaired")
