@@ -3,9 +3,11 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from agents.models import AgentProfile, BudgetReservation, BudgetWindow, Panel, PanelSeat, ProfileFallback
+from agents.panel_services import SeatInput, panel_seats_validate
 from agents.services import check_summary, profile_duplicate, profiles_check, profiles_set_active
 from arena_project.errors import ArenaError
 
@@ -69,7 +71,9 @@ class AgentProfileAdmin(admin.ModelAdmin):
             try:
                 copy = profile_duplicate(profile=profile)
             except (ArenaError, ValidationError) as exc:
-                self.message_user(request, f"{profile.name}: not duplicated: {_reason(exc)}", messages.ERROR)
+                self.message_user(
+                    request, f"{profile.name}: not duplicated: {self._reason(exc)}", messages.ERROR
+                )
             else:
                 self.message_user(
                     request, f"{profile.name}: copied as {copy.name} (inactive).", messages.SUCCESS
@@ -89,11 +93,9 @@ class AgentProfileAdmin(admin.ModelAdmin):
             level = messages.SUCCESS if result.valid else messages.ERROR
             self.message_user(request, check_summary(result), level)
 
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(exc.messages)
-    return str(exc)
+    @staticmethod
+    def _reason(exc: Exception) -> str:
+        return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
 class _ReadOnly:
@@ -130,15 +132,90 @@ class BudgetReservationAdmin(_ReadOnly, admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
+class PanelSeatFormSet(BaseInlineFormSet):
+    """Validates the seats as a whole against the panel's policy, as the staff API does."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        seats = [
+            SeatInput(stage=data["stage"], role=data["role"], profile=data["profile"])
+            for form in self.forms
+            if (data := getattr(form, "cleaned_data", None))
+            and not data.get("DELETE")
+            and data.get("profile")
+        ]
+        try:
+            panel_seats_validate(self.instance, seats)
+        except ValidationError as exc:
+            raise ValidationError(
+                [
+                    f"{field.replace('_', ' ')}: {message}"
+                    for field, messages in exc.message_dict.items()
+                    for message in messages
+                ]
+            ) from exc
+
+
 class PanelSeatInline(admin.TabularInline):
     model = PanelSeat
+    formset = PanelSeatFormSet
     extra = 0
     autocomplete_fields = ["profile"]
 
 
 @admin.register(Panel)
 class PanelAdmin(admin.ModelAdmin):
-    list_display = ["name", "is_default", "quorum", "call_timeout_s", "deadline_s", "updated_at"]
-    list_filter = ["is_default"]
+    list_display = [
+        "name",
+        "is_default",
+        "quorum",
+        "call_timeout_s",
+        "deadline_s",
+        "triggers",
+        "escalation_scope",
+        "escalation_switches_judge",
+        "updated_at",
+    ]
+    list_filter = ["is_default", "escalation_scope", "escalate_on_low_agreement", "escalate_on_high_risk"]
     search_fields = ["name", "description"]
+    ordering = ["name"]
     inlines = [PanelSeatInline]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "is_default"]}),
+        ("Limits", {"fields": ["call_timeout_s", "deadline_s", "quorum"]}),
+        (
+            "Escalation triggers",
+            {
+                "description": "Each switched-on trigger fires when its value is strictly below its "
+                "threshold (docs/coordinator.md). With every switch off the panel never escalates.",
+                "fields": [
+                    ("escalate_on_low_agreement", "agreement_threshold"),
+                    ("escalate_on_low_confidence", "confidence_measure", "confidence_threshold"),
+                    "escalate_on_high_risk",
+                    "escalate_on_quorum_shortfall",
+                    ("escalate_on_low_judge_confidence", "judge_confidence_threshold"),
+                ],
+            },
+        ),
+        (
+            "What an escalation does",
+            {"fields": ["escalation_scope", "low_confidence_floor", "escalation_switches_judge"]},
+        ),
+    ]
+
+    @admin.display(description="Triggers")
+    def triggers(self, obj: Panel) -> str:
+        parts = []
+        if obj.escalate_on_low_agreement:
+            parts.append(f"agreement < {obj.agreement_threshold:g}")
+        if obj.escalate_on_low_confidence:
+            parts.append(f"{obj.confidence_measure} confidence < {obj.confidence_threshold:g}")
+        if obj.escalate_on_high_risk:
+            parts.append("high risk")
+        if obj.escalate_on_quorum_shortfall:
+            parts.append("quorum shortfall")
+        if obj.escalate_on_low_judge_confidence:
+            parts.append(f"judge confidence < {obj.judge_confidence_threshold:g}")
+        return ", ".join(parts) or "— (never escalates)"

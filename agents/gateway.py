@@ -261,7 +261,7 @@ def _record(
     spec: ProfileSpec,
     purpose: str,
     status: str,
-    started: float,
+    latency_ms: int = 0,
     *,
     usage: Usage | None = None,
     cost: Decimal | None = Decimal(0),
@@ -278,7 +278,7 @@ def _record(
             status=status,
             usage=usage,
             cost_usd=cost,
-            latency_ms=int((time.perf_counter() - started) * 1000),
+            latency_ms=latency_ms,
             request_id=request_id,
             error=error,
             prompt_version=prompt_version,
@@ -309,16 +309,25 @@ async def _reserve(job: _Job, spec: ProfileSpec, call: ProviderCall) -> budget.B
 async def _attempt(
     job: _Job, spec: ProfileSpec, call: ProviderCall, purpose: str, version: str
 ) -> _Answer | ProviderError:
-    """One request (or one budget refusal): recorded on ``job.attempts`` whatever happens."""
-    started = time.perf_counter()
+    """One request (or one budget refusal): recorded on ``job.attempts`` whatever happens.
+
+    Latency is the provider call alone: not the first-use import of an SDK, not the budget's
+    database work, not pricing.
+    """
+    try:
+        provider = get_provider(spec.provider)
+    except ProviderError as exc:
+        _record(job, spec, purpose, CallStatus.PROVIDER_ERROR, error=str(exc), prompt_version=version)
+        return exc
     hold = await _reserve(job, spec, call)
     if isinstance(hold, str):
-        _record(job, spec, purpose, CallStatus.BUDGET_DENIED, started, error=hold, prompt_version=version)
+        _record(job, spec, purpose, CallStatus.BUDGET_DENIED, error=hold, prompt_version=version)
         return ProviderError(CallStatus.BUDGET_DENIED, hold)
     reply: ProviderReply | None = None
     error: ProviderError | None = None
+    started = time.perf_counter()
     try:
-        reply = await get_provider(spec.provider).complete(call)
+        reply = await provider.complete(call)
     except ProviderError as exc:
         error = exc
     except asyncio.CancelledError:
@@ -328,6 +337,7 @@ async def _attempt(
     except Exception as exc:  # a provider bug must not take the debate down
         logger.exception("provider %s failed unexpectedly for profile %s", spec.provider, spec.name)
         error = ProviderError(CallStatus.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}")
+    latency_ms = int((time.perf_counter() - started) * 1000)
     if reply is not None:
         cost = pricing.call_cost(spec, reply.usage)
     else:
@@ -341,7 +351,7 @@ async def _attempt(
             spec,
             purpose,
             CallStatus.OK,
-            started,
+            latency_ms,
             usage=reply.usage,
             cost=cost,
             request_id=reply.request_id,
@@ -356,7 +366,7 @@ async def _attempt(
         spec,
         purpose,
         kind,
-        started,
+        latency_ms,
         cost=cost,
         request_id=error.request_id,
         error=message,
@@ -383,7 +393,7 @@ async def _try_profile(job: _Job, spec: ProfileSpec, purpose: str) -> _Answer | 
             call, version = _call(job, spec)
         except Exception as exc:  # a missing template: a configuration error, said plainly
             message = redact(f"Cannot build the prompt: {exc}")
-            _record(job, spec, purpose, CallStatus.PROVIDER_ERROR, time.perf_counter(), error=message)
+            _record(job, spec, purpose, CallStatus.PROVIDER_ERROR, error=message)
             return ProviderError(CallStatus.PROVIDER_ERROR, message)
         outcome = await _attempt(job, spec, call, purpose, version)
         if isinstance(outcome, _Answer):
@@ -495,21 +505,28 @@ def _result(job: _Job, started: float, **fields: Any) -> AgentResult:
     )
 
 
+def _failure_summary(job: _Job, last: ProviderError) -> str:
+    """What the message records when no profile answered: how much was tried, and the last error."""
+    tried = list(dict.fromkeys(a.profile.name for a in job.attempts))
+    if len(job.attempts) <= 1:
+        return redact(str(last))
+    return redact(f"{len(job.attempts)} attempts failed ({', '.join(tried)}); last: {last}")
+
+
 async def run_job(job: _Job) -> AgentResult:
     """Ask the job's profile chain, validate (and repair) the answer; never raises."""
     started = time.perf_counter()
     try:
         answer = await _first_answer(job)
         if not isinstance(answer, _Answer):
-            last = job.attempts[-1].status if job.attempts else answer.kind
             return _result(
                 job,
                 started,
                 profile=job.profile,
-                status=last,
+                status=answer.kind if answer.kind in _FAILURES else CallStatus.PROVIDER_ERROR,
                 output=None,
                 raw_text="",
-                error=redact(str(answer)),
+                error=_failure_summary(job, answer),
                 request_id=answer.request_id,
                 prompt_version=job.attempts[-1].prompt_version if job.attempts else "",
             )
@@ -577,7 +594,7 @@ async def check_profile(spec: ProfileSpec, *, timeout_s: float | None = None) ->
     if spec.provider == Provider.RULES:
         now = time.perf_counter()
         job = _Job(spec, spec.role, Purpose.HEALTH_CHECK, HealthCheck, lambda _s: RenderedPrompt("", "", ""))
-        _record(job, spec, Purpose.HEALTH_CHECK, CallStatus.OK, now, prompt_version="rules-v1")
+        _record(job, spec, Purpose.HEALTH_CHECK, CallStatus.OK, prompt_version="rules-v1")
         output = HealthCheck(status="ok", echo="rules")
         return _result(
             job,

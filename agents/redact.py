@@ -20,6 +20,9 @@ _PATTERNS = (
     # OpenAI (sk-..., sk-proj-...) and Anthropic (sk-ant-...) keys, and look-alikes.
     (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), REDACTED),
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/\-]{8,}=*"), r"\1" + REDACTED),
+    # Credentials in URLs: https://user:secret@host/..., ?key=... / &api_key=... / &token=...
+    (re.compile(r"(://)[^/\s:@]+:[^/\s@]+@"), r"\1" + REDACTED + "@"),
+    (re.compile(r"(?i)([?&](?:key|api[_-]?key|token|access[_-]?token)=)[^&\s]+"), r"\1" + REDACTED),
     (
         re.compile(
             r"(?i)((?:x-api-key|api[_-]?key|authorization|access[_-]?token)[\"']?\s*[:=]\s*[\"']?)"

@@ -327,6 +327,11 @@ def check_status(result: AgentResult) -> str:
     return result.status if not attempts or result.valid else attempts[-1].status
 
 
+def check_latency_ms(result: AgentResult) -> int:
+    """How long the check took: every attempt's latency added up."""
+    return sum(a.latency_ms for a in result.attempts) if result.attempts else result.latency_ms
+
+
 def check_summary(result: AgentResult) -> str:
     """One line for an operator: profile, provider/model, status, latency, tokens, cost, error.
 
@@ -335,7 +340,7 @@ def check_summary(result: AgentResult) -> str:
     spec = result.profile
     cost = "cost unknown" if result.cost_usd is None else f"${result.cost_usd:.6f}"
     line = (
-        f"{spec.name} ({spec.provider}/{spec.model}): {check_status(result)}, {result.latency_ms} ms, "
+        f"{spec.name} ({spec.provider}/{spec.model}): {check_status(result)}, {check_latency_ms(result)} ms, "
         f"{result.usage.input_tokens} in / {result.usage.output_tokens} out tokens, {cost}"
     )
     return f"{line} — {result.error[:200]}" if result.error and not result.valid else line

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/", include("debates.api.urls")),
     path("api/admin/arena/", include("agents.api.urls")),
+    path("api/admin/arena/", include("agents.api.panel_urls")),
     path("api/", include("outcomes.api.urls")),
     path("api/admin/arena/", include("arena_project.hub.api_urls")),
     path("hub/", include("arena_project.hub.urls")),

@@ -8,13 +8,15 @@ messages, so a debate is recorded whole or not at all).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from agents.gateway import AgentResult, CallAttempt
-from debates.models import DebateMessage, DebateSession, LlmCall
+from debates.models import DebateMessage, DebateSession, LlmCall, LlmCallPurpose
 
+logger = logging.getLogger(__name__)
 CENT_MICROS = Decimal("0.000001")  # the precision of session and message totals
 
 
@@ -38,12 +40,17 @@ def llm_call_row(
 ) -> LlmCall:
     """An unsaved ledger row for one attempt (tokens ``NULL`` when the provider reported none)."""
     usage = attempt.usage
+    purpose = attempt.purpose
+    if purpose not in LlmCallPurpose.values:
+        # A caller's new purpose must not make the whole debate unrecordable (check constraint).
+        purpose = LlmCallPurpose.JUDGE if attempt.role == "judge" else LlmCallPurpose.ANALYSIS
+        logger.warning("unknown LLM call purpose %r recorded as %s", attempt.purpose, purpose)
     return LlmCall(
         profile_id=attempt.profile.id,
         session=session,
         message=message,
         role=attempt.role,
-        purpose=attempt.purpose,
+        purpose=purpose,
         provider=attempt.provider,
         model=attempt.model[:200],
         attempt=attempt.attempt,

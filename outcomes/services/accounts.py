@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from agents.schemas import Account, Position
 from arena_project.errors import ConflictError
@@ -69,8 +70,11 @@ def session_account_attach(*, session: DebateSession, account: TradingAccount) -
 
 
 def account_for_session(session: DebateSession) -> TradingAccount:
-    link = SessionAccount.objects.select_related("account").filter(session=session).first()
-    return link.account if link is not None else trading_account_default_get()
+    """The account attached to the debate, else the default one (one query when both exist)."""
+    attached = SessionAccount.objects.filter(session=session).values("account_id")
+    # An attached account that is not the default sorts first (False < True).
+    candidates = TradingAccount.objects.filter(Q(pk__in=attached) | Q(is_default=True)).order_by("is_default")
+    return candidates.first() or trading_account_default_get()
 
 
 class TradingAccountSource:

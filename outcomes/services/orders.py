@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -106,9 +106,6 @@ def decision_trade_open(*, consensus_id: int) -> Outcome:
     intent's submission is enqueued after commit.
     """
     consensus = DebateConsensus.objects.select_related("session").get(pk=consensus_id)
-    existing = Outcome.objects.filter(consensus=consensus).first()
-    if existing is not None:
-        return existing
     account = account_for_session(consensus.session)
     spec = _spec_from_consensus(consensus) if consensus.action in Side.values else None
     snapshot = _remote_snapshot(account, consensus) if spec else None
@@ -206,13 +203,8 @@ def _intent_create_locked(
         snapshot = _broker_snapshot(account, symbol, as_of)  # the simulated book, under the lock
     reference = last_close(symbol, as_of)
     price = spec.limit_price if spec.order_type == OrderType.LIMIT and spec.limit_price else reference
-    # What our own intents not yet at the broker promise: cash for buys, shares for sells.
-    unsent = OrderIntent.objects.filter(account=account, status__in=NOT_AT_BROKER).aggregate(
-        buys=Sum("notional", filter=Q(side=Side.BUY)),
-        sells=Sum("quantity", filter=Q(side=Side.SELL, symbol=symbol)),
-    )
-    reserved = unsent["buys"] or ZERO
-    pending_sells = (unsent["sells"] or ZERO) + _open_sell_orders_qty(account, symbol)
+    committed = _commitments(account, symbol, spec.side, as_of)
+    pending_sells = committed.pending_sells
     quantity = spec.quantity
     if quantity is None:
         quantity = _size(account, spec, snapshot, price, available=snapshot.position_qty - pending_sells)
@@ -236,15 +228,12 @@ def _intent_create_locked(
         max_order_notional=account.max_order_notional,
         max_position_notional=account.max_position_notional,
         max_daily_notional=account.max_daily_notional,
-        day_notional_used=OrderIntent.objects.filter(account=account, as_of=as_of)
-        .exclude(status__in=[IntentStatus.REJECTED, IntentStatus.BROKER_REJECTED, IntentStatus.FAILED])
-        .aggregate(total=Sum("notional"))["total"]
-        or ZERO,
-        buying_power=snapshot.account.buying_power - reserved if snapshot.account else None,
+        day_notional_used=committed.day_notional,
+        buying_power=snapshot.account.buying_power - committed.reserved_cash if snapshot.account else None,
         position_qty=snapshot.position_qty,
         pending_sell_qty=pending_sells,
         allow_short=account.allow_short,
-        duplicate=_duplicate(consensus, account, symbol, spec.side),
+        duplicate=_duplicate(consensus, symbol, spec.side, committed.same_trade_intent),
     )
     results = risk.evaluate(draft, context)
     failed = [r for r in results if not r.passed]
@@ -315,15 +304,39 @@ def _cost_estimate(account: TradingAccount, quantity: Decimal, price: Decimal | 
     return notional + account.commission_per_order + notional * account.commission_bps / BPS
 
 
-def _open_sell_orders_qty(account: TradingAccount, symbol: str) -> Decimal:
-    """Shares the broker's open sell orders still have to deliver."""
-    total = BrokerOrder.objects.filter(
-        account=account, symbol=symbol, side=Side.SELL, status__in=OPEN_ORDER_STATUSES
-    ).aggregate(total=Sum(F("quantity") - F("filled_qty")))["total"]
-    return total or ZERO
+@dataclass(frozen=True)
+class _Commitments:
+    reserved_cash: Decimal  # notional of our buys not yet at the broker
+    pending_sells: Decimal  # shares our unsent sells and the broker's open sell orders still take
+    day_notional: Decimal  # notional approved on the as-of date (rejected and failed ones excluded)
+    same_trade_intent: int | None  # an open intent for the same symbol and side, if any
 
 
-def _duplicate(consensus: DebateConsensus, account: TradingAccount, symbol: str, side: str) -> str:
+def _commitments(account: TradingAccount, symbol: str, side: str, as_of: dt.date) -> _Commitments:
+    """What the account has already promised, in two queries (the caller holds its row lock)."""
+    unsent = Q(status__in=NOT_AT_BROKER)
+    counted = ~Q(status__in=[IntentStatus.REJECTED, IntentStatus.BROKER_REJECTED, IntentStatus.FAILED])
+    intents = OrderIntent.objects.filter(Q(account=account) & (unsent | Q(as_of=as_of))).aggregate(
+        buys=Sum("notional", filter=unsent & Q(side=Side.BUY)),
+        sells=Sum("quantity", filter=unsent & Q(side=Side.SELL, symbol=symbol)),
+        day=Sum("notional", filter=Q(as_of=as_of) & counted),
+        same=Min("pk", filter=unsent & Q(symbol=symbol, side=side)),
+    )
+    orders = BrokerOrder.objects.filter(
+        account=account, symbol=symbol, status__in=OPEN_ORDER_STATUSES
+    ).aggregate(
+        sells=Sum(F("quantity") - F("filled_qty"), filter=Q(side=Side.SELL)),
+        same=Min("intent_id", filter=Q(side=side)),
+    )
+    return _Commitments(
+        reserved_cash=intents["buys"] or ZERO,
+        pending_sells=(intents["sells"] or ZERO) + (orders["sells"] or ZERO),
+        day_notional=intents["day"] or ZERO,
+        same_trade_intent=intents["same"] or orders["same"],
+    )
+
+
+def _duplicate(consensus: DebateConsensus, symbol: str, side: str, same_trade_intent: int | None) -> str:
     """Another open intent for this decision (on any account), or for the same trade on this account."""
     same_decision = (
         OrderIntent.objects.filter(consensus=consensus, status__in=OPEN_INTENT_STATUSES)
@@ -332,20 +345,9 @@ def _duplicate(consensus: DebateConsensus, account: TradingAccount, symbol: str,
     )
     if same_decision is not None:
         return f"decision {consensus.pk} already has open intent {same_decision.pk}"
-    same_trade = (
-        OrderIntent.objects.filter(
-            account=account, symbol=symbol, side=side, status__in=NOT_AT_BROKER
-        ).first()
-        or BrokerOrder.objects.filter(
-            account=account, symbol=symbol, side=side, status__in=OPEN_ORDER_STATUSES
-        )
-        .select_related("intent")
-        .first()
-    )
-    if isinstance(same_trade, BrokerOrder):
-        same_trade = same_trade.intent
-    if same_trade is not None:
-        return f"open {side} intent {same_trade.pk} for {symbol} (decision {same_trade.consensus_id}) here"
+    if same_trade_intent is not None:
+        other = OrderIntent.objects.only("consensus_id").get(pk=same_trade_intent)
+        return f"open {side} intent {other.pk} for {symbol} (decision {other.consensus_id}) here"
     return ""
 
 
@@ -392,7 +394,15 @@ def order_intent_submit(*, intent_id: int) -> BrokerOrder | None:
         if state is None:
             return None
         fills = _fills_or_none(broker, state)
-    except BrokerUnavailableError as exc:
+    except (BrokerUnavailableError, BrokerConfigurationError) as exc:
+        if intent.attempts >= settings.ARENA_ORDER_MAX_ATTEMPTS:
+            _intent_finish(
+                intent,
+                IntentStatus.FAILED,
+                f"gave up after {intent.attempts} attempts ({exc.message}); whether the broker has an "
+                f"order {intent.client_order_id} is unknown: check before trading it again",
+            )
+            return None
         _intent_release(intent, exc.message)
         raise
     mismatch = _mismatch(intent, state)

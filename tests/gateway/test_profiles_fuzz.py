@@ -3,9 +3,13 @@ and schema-violating input refused."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import schemathesis
 from django.contrib.auth.models import User
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 
@@ -14,6 +18,21 @@ from arena_project.wsgi import application
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application).include(
     path_regex=r"^/api/admin/arena/profiles"
 )
+# The boundary-value (coverage) phase over these 17-field bodies takes most of a minute here; the
+# project-wide fuzz runs every phase over every endpoint. This one keeps to examples + fuzzing.
+schema.config.phases.coverage.enabled = False
+
+
+@pytest.fixture(autouse=True)
+def _keep_test_connection() -> Iterator[None]:
+    """Called through WSGI (not Django's test client), each request would end by closing the DB
+    connection, which on PostgreSQL is the test's open transaction; the test client avoids that the
+    same way."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

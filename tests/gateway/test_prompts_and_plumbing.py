@@ -77,6 +77,8 @@ def test_redact_removes_known_and_key_shaped_secrets(monkeypatch) -> None:
         assert secret not in cleaned
     assert cleaned.count("[REDACTED]") == 5
     assert len(redact("x" * 5000)) == 2000
+    url = redact("connect to https://bob:pa55word@llm.internal/v1?key=abc123&model=x failed")
+    assert "pa55word" not in url and "abc123" not in url and "model=x" in url
 
 
 def test_strict_schema_requires_every_property_and_forbids_extras() -> None:

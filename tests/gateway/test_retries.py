@@ -174,3 +174,4 @@ def test_every_profile_failing_returns_a_result_not_an_exception(fake_llm: FakeL
     assert result.status == CallStatus.PROVIDER_ERROR
     assert result.profile.name == primary.name  # no one answered: the seat's own profile
     assert len(result.attempts) == 2
+    assert result.error.startswith(f"2 attempts failed ({primary.name}, {fallback.name}); last: HTTP 500")

@@ -237,3 +237,18 @@ def test_a_debate_for_an_alpaca_account_reads_alpacas_book(
     # Alpaca has no past view: an old debate gets a flat account, not today's book
     old = source.account(as_of=dt.date(2024, 3, 1))
     assert old.equity == alpaca_account.starting_cash and "as-of" in old.source
+
+
+def test_an_unreachable_broker_is_given_up_after_the_maximum_attempts_and_says_so(
+    alpaca_server: FakeAlpacaServer, alpaca_account: TradingAccount, make_decision: Decide, settings: Any
+) -> None:
+    settings.ARENA_ORDER_MAX_ATTEMPTS = 2
+    intent = intent_for(alpaca_account, make_decision)
+    alpaca_server.fail_next("/v2/orders", 500, count=10)  # lookups and posts alike
+    with pytest.raises(BrokerUnavailableError):
+        order_submit(intent.pk)
+    assert order_submit(intent.pk) == "ended without a broker order"
+    intent.refresh_from_db()
+    assert intent.status == IntentStatus.FAILED
+    assert intent.last_error.startswith("gave up after 2 attempts (Alpaca 500")
+    assert f"order {intent.client_order_id} is unknown" in intent.last_error

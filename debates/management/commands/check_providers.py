@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from agents.gateway import AgentResult
 from agents.models import AgentProfile
-from agents.services import check_status, profiles_check
+from agents.services import check_latency_ms, check_status, profiles_check
 
 
 def _cost(result: AgentResult) -> str:
@@ -63,8 +63,9 @@ class Command(BaseCommand):
         for result in results:
             spec = result.profile
             status = check_status(result)
+            latency = check_latency_ms(result)
             self.stdout.write(
                 f"{spec.name[:28]:<28} {spec.provider:<18} {spec.model[:24]:<24} {status:<15} "
-                f"{result.latency_ms:>6} {result.usage.input_tokens:>6} {result.usage.output_tokens:>5} "
+                f"{latency:>6} {result.usage.input_tokens:>6} {result.usage.output_tokens:>5} "
                 f"{result.usage.cached_tokens:>6} {_cost(result):>10}  {result.error[:160]}"
             )
