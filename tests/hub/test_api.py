@@ -83,8 +83,8 @@ def test_runs_api_page_out_of_range_is_a_404(arena, staff_api):
 
 def test_run_detail_api_has_breakdown_and_timeline(arena, staff_api, django_assert_max_num_queries):
     (session,) = make_debates(arena, 1, rounds=2, cost=Decimal("1.2"), escalated=True)
-    # session, user, the debate (4), the ledger summed per answer, the outcomes "trade" section (2)
-    with django_assert_max_num_queries(9):
+    # session, user, the debate (5), the ledger summed per answer, the outcomes "trade" section (2)
+    with django_assert_max_num_queries(10):
         body = staff_api.get(f"/api/admin/arena/runs/{session.pk}").json()
     assert len(body["messages"]) == 12
     assert Decimal(body["cost_breakdown"]["total_cost_usd"]) == Decimal("1.2")

@@ -135,8 +135,8 @@ def test_run_details_shows_escalation_rounds_triggers_and_cost(
     arena, hub_client, django_assert_max_num_queries
 ):
     (session,) = make_debates(arena, 1, rounds=2, escalated=True, cost=Decimal("1.2"))
-    # session, user, the debate (4), the ledger summed per answer, the outcomes "trade" section (2)
-    with django_assert_max_num_queries(9):
+    # session, user, the debate (5), the ledger summed per answer, the outcomes "trade" section (2)
+    with django_assert_max_num_queries(10):
         response = hub_client.get(f"/hub/debates/{session.pk}/")
     html = response.content.decode()
     assert "Round 2" in html

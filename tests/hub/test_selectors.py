@@ -93,7 +93,8 @@ def test_active_debates_count_answers_so_far(arena, django_assert_num_queries):
 
 def test_hub_debate_get_and_not_found(arena, django_assert_num_queries):
     (session,) = make_debates(arena, 1, rounds=2, escalated=True)
-    with django_assert_num_queries(4):  # session (+consensus, judge), messages, their ledger rows, tools
+    # session (+consensus, judge), rounds, messages, their ledger rows, tools
+    with django_assert_num_queries(5):
         got = selectors.hub_debate_get(session_id=session.pk)
         assert got.consensus.judge_profile.name == "rules-judge"
         assert len(got.messages.all()) == 12
@@ -193,7 +194,23 @@ def test_cost_breakdown_without_ledger_rows_falls_back_to_the_answers(arena):
 
 def test_panel_policy_lists_policy_fields_only(arena):
     labels = [label for label, _, _ in selectors.panel_policy(arena)]
-    assert labels == ["Call timeout s", "Deadline s", "Quorum"]
+    assert labels == [
+        "Call timeout s",
+        "Deadline s",
+        "Quorum",
+        "Escalate on low agreement",
+        "Agreement threshold",
+        "Escalate on low confidence",
+        "Confidence measure",
+        "Confidence threshold",
+        "Escalate on high risk",
+        "Escalate on quorum shortfall",
+        "Escalate on low judge confidence",
+        "Judge confidence threshold",
+        "Escalation scope",
+        "Low confidence floor",
+        "Escalation switches judge",
+    ]  # the coordinator's escalation policy appears without any hub change; name, seats etc. do not
 
 
 def test_panel_results_aggregate_without_multiplying(arena, django_assert_num_queries):
