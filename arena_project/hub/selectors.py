@@ -256,7 +256,7 @@ def daily_costs(*, days: int = 14, now: dt.datetime | None = None) -> list[Daily
 
 
 def hub_debate_get(*, session_id: int) -> DebateSession:
-    """One session with rounds, messages (profiles, ledger rows), tool calls, consensus and judge: five queries.
+    """One session with rounds, messages (profiles, ledger rows), tools, consensus, judge: 5 queries.
 
     Raises NotFoundError when there is no such session.
     """
