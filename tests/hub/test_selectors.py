@@ -39,13 +39,13 @@ def test_overview_periods_split_today_from_this_week(arena, django_assert_num_qu
     with django_assert_num_queries(2):
         today, week = selectors.overview_periods(now=NOW)
     assert (today.debates, today.completed, today.failed, today.escalated) == (3, 2, 1, 2)
-    assert today.cost_usd == Decimal("0.25")
+    assert today.cost_usd == pytest.approx(Decimal("0.25"), abs=Decimal("1e-8"))  # 10 decimals on PostgreSQL
     assert today.pass_rate == pytest.approx(2 / 3)
     assert today.escalation_rate == 1.0
     assert today.calls == 2 * 6 + 5
     assert today.tokens == (2 * 6 + 5) * 1200
     assert (week.debates, week.completed, week.failed) == (6, 5, 1)
-    assert week.cost_usd == Decimal("3.25")
+    assert week.cost_usd == pytest.approx(Decimal("3.25"), abs=Decimal("1e-8"))
     assert week.escalation_rate == pytest.approx(2 / 5)
     assert week.calls == 5 * 6 + 5
 
