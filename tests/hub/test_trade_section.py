@@ -106,3 +106,10 @@ def test_trade_layout_without_intent_shows_a_hypothetical_outcome() -> None:
     assert '<span class="bad">(-2.00%)</span>' in html
     assert "hypothetical" in html
     assert "2024-03-09 10:00:00" in html
+
+
+def test_trade_layout_shows_quantities_without_trailing_zeros() -> None:
+    html = render_to_string(
+        "hub/_trade_section.html", {"trade": _trade(intent={**_trade()["intent"], "quantity": "90.00000000"})}
+    )
+    assert '<span class="num">90</span> ACME' in html

@@ -115,3 +115,13 @@ def when(value: Any) -> str:
         return formatting.MISSING
     text = str(value).replace("T", " ")
     return text[:19]
+
+
+@register.filter
+def qty(value: Any) -> str:
+    """A share quantity without trailing zeros (``90.00000000`` -> ``90``, ``0.50`` -> ``0.5``)."""
+    number = formatting._decimal(value)
+    if number is None:
+        return formatting.MISSING
+    text = f"{number:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
