@@ -17,6 +17,8 @@ urlpatterns = [
     path("api/", include("outcomes.api.urls")),
     path("api/admin/arena/", include("arena_project.hub.api_urls")),
     path("hub/", include("arena_project.hub.urls")),
+    path("api/admin/arena/", include("competition.api.leaderboard_urls")),
+    path("api/competition/", include("competition.api.urls")),
 ]
 
 handler404 = "arena_project.errors.page_not_found"

@@ -25,7 +25,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -191,6 +191,61 @@ class DebateOutcome:
         return sum((rnd.cost_usd for rnd in self.rounds), Decimal(0))
 
 
+class _Reporter:
+    """Hands results to the observer in the background, one write at a time.
+
+    Results are filed as they arrive; :meth:`hand_over` (called whenever the debate is about to
+    wait) starts a write of everything filed since the last one, unless a write is running — then
+    the next write takes what arrived meanwhile, so bursts of answers coalesce and the debate never
+    waits for the database. With nothing to write, it asks the observer for a safe-point check at
+    most every ``poll_s`` seconds. An interruption (or a database error) raised by the observer is
+    kept and raised in the debate at its next safe point.
+    """
+
+    def __init__(self, observer: DebateObserver, poll_s: float) -> None:
+        self.observer = observer
+        self.poll_s = poll_s
+        self.filed: list[tuple[int, AgentResult]] = []
+        self.task: asyncio.Task[None] | None = None
+        self.stopped = asyncio.Event()
+        self.error: BaseException | None = None
+        self.last = float("-inf")  # the first wait checks at once (the recorder stores the context then)
+
+    def file(self, round_no: int, result: AgentResult) -> None:
+        self.filed.append((round_no, result))
+
+    def hand_over(self) -> None:
+        if self.task is not None and not self.task.done():
+            return
+        if self.filed:
+            batch, self.filed = self.filed, []
+            self.task = asyncio.ensure_future(self._guarded(self._write(batch)))
+        elif time.monotonic() - self.last >= self.poll_s:
+            self.task = asyncio.ensure_future(self._guarded(self.observer.checkpoint()))
+
+    async def _write(self, batch: list[tuple[int, AgentResult]]) -> None:
+        for round_no in dict.fromkeys(n for n, _r in batch):
+            await self.observer.arrived(round_no, [r for n, r in batch if n == round_no])
+
+    async def _guarded(self, work: Coroutine[object, object, None]) -> None:
+        try:
+            await work
+        except Exception as exc:  # kept for the debate to raise at its next safe point
+            self.error = exc
+            self.stopped.set()
+        finally:
+            self.last = time.monotonic()
+
+    def raise_if_stopped(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    async def drain(self) -> None:
+        """Wait for the write in progress (its rows must be known before the final write)."""
+        if self.task is not None:
+            await asyncio.gather(self.task, return_exceptions=True)
+
+
 class _Clock:
     """The debate deadline, on the monotonic clock."""
 
@@ -222,6 +277,7 @@ class ArenaCoordinator:
         self.session_id = session_id
         self.prior = dict(prior or {})
         self.poll_s = poll_s
+        self._reporter = _Reporter(self.observer, poll_s)
 
     def run(self, router: ToolRouter, symbol: str, as_of: dt.date) -> DebateOutcome:
         """Gather the context through the router, then debate; see :meth:`run_on`."""
@@ -244,8 +300,13 @@ class ArenaCoordinator:
         self._check_plan()
         outcome = DebateOutcome(context=context)
         clock = _Clock(self.plan.deadline_s)
+        self._reporter = _Reporter(self.observer, self.poll_s)
         try:
-            await self._debate(outcome, context, clock)
+            try:
+                await self._debate(outcome, context, clock)
+            finally:
+                await self._reporter.drain()  # no write may overlap the caller's final one
+            self._reporter.raise_if_stopped()  # learned after the last safe point: still honoured
         except DebateInterruptedError as exc:
             outcome.interrupted = exc.kind
             outcome.failure = str(exc)
@@ -448,43 +509,46 @@ class ArenaCoordinator:
     ) -> None:
         """Run the calls concurrently, filing each result in ``rnd`` as it arrives.
 
-        Calls that answer within the current tick are filed without a hand-over; as soon as anything
-        is still outstanding, what has arrived is handed to the observer (persisted) before waiting,
-        and every wait is a safe point. On interruption the outstanding calls are cancelled and filed
-        as cancelled, and the interruption propagates.
+        Calls that answer within the current tick are filed without a hand-over. As soon as anything
+        is outstanding, every result not yet handed over is given to the reporter, which persists it
+        in the background (the debate does not wait for the database); waiting is a safe point,
+        where an interruption the reporter learned of is raised. On interruption the outstanding
+        calls are cancelled and filed as cancelled, and the interruption propagates.
         """
         if not requests:
             return
+        reporter = self._reporter
         tasks = {
             asyncio.ensure_future(self._call(request, budget, reason)): role
             for role, request in requests.items()
         }
         pending = set(tasks)
-        arrived: list[AgentResult] = []
+        stopped = asyncio.ensure_future(reporter.stopped.wait())
         try:
             await asyncio.sleep(0)  # let calls that need no I/O (the rules provider) finish first
             while True:
                 for task in [t for t in pending if t.done()]:
                     pending.discard(task)
                     rnd.results[tasks[task]] = task.result()
-                    arrived.append(task.result())
+                    reporter.file(rnd.number, task.result())
+                reporter.raise_if_stopped()
                 if not pending:
                     return
-                if arrived:
-                    batch, arrived = arrived, []
-                    await self.observer.arrived(rnd.number, batch)
-                else:
-                    await self.observer.checkpoint()
-                await asyncio.wait(pending, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
+                reporter.hand_over()
+                await asyncio.wait(
+                    {*pending, stopped}, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED
+                )
         except BaseException:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             for task in pending:
                 rnd.results[tasks[task]] = _stopped(
-                    requests[tasks[task]], CANCELLED, "the debate was stopped"
+                    requests[tasks[task]], CANCELLED, "stopped: the debate was cancelled or taken over"
                 )
             raise
+        finally:
+            stopped.cancel()
 
     async def _call(self, request: AgentRequest, budget: float, reason: str) -> AgentResult:
         """One gateway call under ``budget`` seconds; never raises (except for cancellation).

@@ -112,12 +112,7 @@ class SessionRecorder(DebateObserver):
     def _write(self, round_no: int, results: list[AgentResult]) -> None:
         fresh = [r for r in results if (round_no, r.role) not in self.written]
         with transaction.atomic():
-            self._verdict(
-                DebateSession.objects.select_for_update()
-                .filter(pk=self.session.pk)
-                .values_list("status", "attempts", "cancel_requested_at")
-                .first()
-            )
+            self._lock()
             if not self.tool_calls_written:
                 # The context goes in with the first answers, so a retry can resume on the same context.
                 tool_calls_save(self.session, self.router.calls)
@@ -126,8 +121,24 @@ class SessionRecorder(DebateObserver):
         self.written.update((round_no, r.role) for r in fresh)
 
     def _check(self) -> None:
+        """A safe point. The first one also stores the context, while the first agents think, so
+        neither a retry's resume nor the final write has to wait for it."""
+        if self.tool_calls_written:
+            self._verdict(
+                DebateSession.objects.filter(pk=self.session.pk)
+                .values_list("status", "attempts", "cancel_requested_at")
+                .first()
+            )
+            return
+        with transaction.atomic():
+            self._lock()
+            tool_calls_save(self.session, self.router.calls)
+            self.tool_calls_written = True
+
+    def _lock(self) -> None:
         self._verdict(
-            DebateSession.objects.filter(pk=self.session.pk)
+            DebateSession.objects.select_for_update()
+            .filter(pk=self.session.pk)
             .values_list("status", "attempts", "cancel_requested_at")
             .first()
         )

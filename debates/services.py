@@ -5,12 +5,15 @@ The command, the django-q2 task, the API and the tests all go through these func
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
@@ -23,7 +26,7 @@ from pydantic import ValidationError as PydanticValidationError
 from agents.gateway import AgentResult, CallAttempt
 from agents.models import Panel
 from agents.providers.base import ProfileSpec, Usage
-from agents.schemas import AnalystOutput, JudgeOutput
+from agents.schemas import AnalystOutput, JudgeOutput, MarketContext
 from agents.selectors import PanelPlan, panel_get, panel_plan_build
 from arena_project.errors import ArenaError, ConflictError, InvalidInputError, NotFoundError
 from debates.coordinator import (
@@ -152,8 +155,60 @@ def debate_session_run(
     died resumes: it keeps the earlier attempt's recorded context and valid first-round answers
     (when there are any) and discards everything else it wrote. Returns the session: completed,
     failed (a debate failure is a result, not an exception), cancelled, or — when another worker
-    took it over meanwhile — whatever that worker made of it.
+    took it over meanwhile — whatever that worker made of it. Raises ConflictError for a session
+    that is not running.
     """
+    prepared = _prepare(session_id, market, accounts)
+    if isinstance(prepared, DebateSession):
+        return prepared
+    try:
+        outcome = prepared.debate()
+    except (DebateFailedError, ToolError) as exc:
+        outcome = DebateOutcome(failure=str(exc))
+    except Exception as exc:  # a bug must still end the session, never leave it running
+        logger.exception("debate %s crashed", session_id)
+        outcome = DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
+    prepared.finish(outcome)
+    return prepared.session
+
+
+def debate_sessions_run(*, session_ids: Sequence[int]) -> list[DebateSession]:
+    """Claim and run several sessions concurrently on one event loop: one worker, many debates.
+
+    Every agent call of every debate is an asyncio task on the same loop (no thread per debate or
+    per call); database work runs on this thread, one statement at a time. Sessions that cannot be
+    claimed (finished, or running on a live worker) are skipped. Returns the sessions it ran.
+    """
+    claimed = [i for i in session_ids if debate_session_claim(session_id=i)]
+
+    async def run_all() -> list[DebateSession]:
+        return list(await asyncio.gather(*(_session_arun(i) for i in claimed)))
+
+    return async_to_sync(run_all)()
+
+
+async def _session_arun(session_id: int) -> DebateSession:
+    """One claimed session on the caller's event loop (see :func:`debate_sessions_run`)."""
+    prepared = await sync_to_async(_prepare, thread_sensitive=True)(session_id, None, None)
+    if isinstance(prepared, DebateSession):
+        return prepared
+    try:
+        context = await sync_to_async(prepared.context, thread_sensitive=True)()
+        outcome = await prepared.coordinator.arun(context)
+    except (DebateFailedError, ToolError) as exc:
+        outcome = DebateOutcome(failure=str(exc))
+    except Exception as exc:  # a bug must still end the session, never leave it running
+        logger.exception("debate %s crashed", session_id)
+        outcome = DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
+    await sync_to_async(prepared.finish, thread_sensitive=True)(outcome)
+    return prepared.session
+
+
+def _prepare(
+    session_id: int, market: MarketDataSource | None, accounts: AccountSource | None
+) -> _Run | DebateSession:
+    """Load a running session and set up its attempt; a session with a cancel request is ended
+    cancelled here, before anything runs, and returned as it is."""
     session = DebateSession.objects.select_related("panel").get(pk=session_id)
     if session.status != DebateStatus.RUNNING:
         raise ConflictError(f"Debate {session_id} is {session.status}, not running; claim it first.")
@@ -165,23 +220,7 @@ def debate_session_run(
     _lease_cover(session, attempt=attempt, deadline_s=plan.deadline_s)
     prior = _attempt_resume(session, plan) if attempt > 1 else _Resume()
     live = ToolRouter(market or get_source(), accounts or account_source_for(session))
-    run = _Run(session, plan, attempt, prior, live)
-    try:
-        outcome = run.debate()
-    except (DebateFailedError, ToolError) as exc:
-        outcome = DebateOutcome(failure=str(exc))
-    except Exception as exc:  # a bug must still end the session, never leave it running
-        logger.exception("debate %s crashed", session_id)
-        outcome = DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
-    _persist(
-        session,
-        attempt=attempt,
-        outcome=outcome,
-        calls=run.router.calls,
-        written=run.recorder.written,
-        tool_calls_written=run.recorder.tool_calls_written,
-    )
-    return session
+    return _Run(session, plan, attempt, prior, live)
 
 
 class _Run:
@@ -220,18 +259,45 @@ class _Run:
         )
 
     def debate(self) -> DebateOutcome:
+        """Gather the context and debate, from synchronous code."""
         if self.router is self.live:
             return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
         try:
             return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
         except ToolError:
-            logger.warning("debate %s: earlier recording unusable, restarting from scratch", self.session.pk)
+            self._restart()
+        return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
+
+    def context(self) -> MarketContext:
+        """The context alone (for callers that run the coordinator on their own event loop)."""
+        if self.router is not self.live:
+            try:
+                return self.router.gather_context(
+                    self.session.symbol, self.session.as_of, lookback=self.coordinator.lookback
+                )
+            except ToolError:
+                self._restart()
+        return self.live.gather_context(
+            self.session.symbol, self.session.as_of, lookback=settings.ARENA_DEBATE_LOOKBACK_BARS
+        )
+
+    def finish(self, outcome: DebateOutcome) -> None:
+        _persist(
+            self.session,
+            attempt=self.attempt,
+            outcome=outcome,
+            calls=self.router.calls,
+            written=self.recorder.written,
+            tool_calls_written=self.recorder.tool_calls_written,
+        )
+
+    def _restart(self) -> None:
+        logger.warning("debate %s: earlier recording unusable, restarting from scratch", self.session.pk)
         _discard_partial(self.session)
         self.prior = _Resume()
         self.router = self.live
         self.recorder = self._recorder(calls_written=False)
         self.coordinator = self._coordinator(settings.ARENA_DEBATE_LOOKBACK_BARS)
-        return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
 
 
 def debate_run_now(

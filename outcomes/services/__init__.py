@@ -21,6 +21,7 @@ from outcomes.services.orders import (
     order_intent_claim,
     order_intent_create,
     order_intent_submit,
+    order_submission_deferred,
 )
 from outcomes.services.settlement import UpdateSummary, outcome_settle, outcomes_preview, outcomes_update
 
@@ -37,6 +38,7 @@ __all__ = [
     "order_intent_claim",
     "order_intent_create",
     "order_intent_submit",
+    "order_submission_deferred",
     "outcome_settle",
     "outcomes_preview",
     "outcomes_update",

@@ -16,7 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
@@ -354,7 +356,29 @@ def _duplicate(consensus: DebateConsensus, symbol: str, side: str, same_trade_in
 # --- submission ---------------------------------------------------------------------------------
 
 
+# Set by a caller that submits approved intents itself (the competition's backtest engine).
+_SUBMISSION_DEFERRED: ContextVar[bool] = ContextVar("outcomes_submission_deferred", default=False)
+
+
+@contextmanager
+def order_submission_deferred() -> Iterator[None]:
+    """Within this block approved intents are not enqueued for submission: the caller submits them.
+
+    A backtest needs that: the simulated broker fills an order as soon as it is submitted when the
+    next bar already exists, so an intent submitted mid-day would put tomorrow's open into the book
+    that sizes the day's later decisions. The engine submits a day's intents after all its decisions.
+    An intent left approved is still picked up by ``intents_recover``.
+    """
+    token = _SUBMISSION_DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _SUBMISSION_DEFERRED.reset(token)
+
+
 def order_submit_enqueue(*, intent_id: int) -> None:
+    if _SUBMISSION_DEFERRED.get():
+        return
     async_task("outcomes.tasks.order_submit", intent_id, task_name=f"order-submit-{intent_id}")
 
 

@@ -246,3 +246,22 @@ def test_outcome_of_a_superseded_attempt_is_not_persisted(arena):
     _persist(session, attempt=session.attempts + 5, outcome=DebateOutcome(failure="late"), calls=[])
     session.refresh_from_db()
     assert session.status == DebateStatus.RUNNING and session.error == ""
+
+
+def test_a_batch_runs_debates_concurrently_on_one_loop(arena, scripted):
+    from debates.tasks import debate_run_batch
+
+    panel = scripted_panel(call_timeout_s=5)
+    for role in ("bull", "bear", "risk_manager", "technical_analyst", "fundamental_analyst", "judge"):
+        scripted.set("cheap", role, Answer(delay_s=0.3))
+    sessions = [queued(panel) for _ in range(6)]
+    finished = debate_run_now(symbol="ACME", as_of=AS_OF, panel=arena)
+    started = time.monotonic()
+    result = debate_run_batch([s.pk for s in sessions] + [finished.pk])
+    elapsed = time.monotonic() - started
+    # six debates of two 0.3 s rounds each: concurrent, so about 0.6 s, not 3.6 s
+    assert elapsed < 1.8, elapsed
+    assert result[str(finished.pk)] == "skipped: already claimed or finished"
+    assert all(result[str(s.pk)] == "completed" for s in sessions)
+    assert DebateConsensus.objects.filter(session__in=sessions).count() == 6
+    assert DebateMessage.objects.filter(session__in=sessions).count() == 36

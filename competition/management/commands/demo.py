@@ -1,7 +1,9 @@
-"""The demo's main job: seed, make an admin with a fresh password, run a few debates, summarise."""
+"""The demo's main job: seed, make an admin with a fresh password, run a few debates, a short backtest
+competition between three traders, and summarise."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Any
 
@@ -9,6 +11,9 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from competition.reporting import score_table
+from competition.selectors import LeaderboardQuery, leaderboard_rows
+from competition.services.demo import DEMO_TRADERS, demo_competition_run, demo_traders_seed
 from debates.models import DebateStatus
 from debates.selectors import instrument_list
 from debates.services import debate_run_now
@@ -20,6 +25,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--username", default="admin")
         parser.add_argument("--debates", type=int, default=6, help="How many symbols to debate (default 6).")
+        parser.add_argument(
+            "--no-competition", action="store_true", help="Skip the short backtest competition."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         call_command("seed_demo", stdout=self.stdout)
@@ -41,11 +49,45 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"{session.symbol:<8} {session.as_of!s:<10} {session.status:<10} {session.error}"
                 )
+        if not options["no_competition"]:
+            self._competition()
         self.stdout.write("")
         self.stdout.write(
             self.style.SUCCESS(
                 f"Admin user: {options['username']}   password: {password}   (new for this run)"
             )
+        )
+
+    def _competition(self) -> None:
+        """A short backtest between the three demo traders (and the two baselines), its score table,
+        and the top of the agents' leaderboard."""
+        demo_traders_seed()
+        self.stdout.write("")
+        self.stdout.write(
+            f"Backtest competition: {', '.join(name for name, *_ in DEMO_TRADERS)} (plus buy-and-hold and "
+            "random baselines) on ACME and DUNE, 2024-03-01..2024-04-12 (synthetic data)…"
+        )
+        started = dt.datetime.now(tz=dt.UTC)
+        run = demo_competition_run()
+        seconds = (dt.datetime.now(tz=dt.UTC) - started).total_seconds()
+        self.stdout.write(f"Run #{run.pk} {run.status} in {seconds:.0f} s; LLM spend ${run.cost_usd}.")
+        for line in score_table(run):
+            self.stdout.write(line)
+        board = leaderboard_rows(query=LeaderboardQuery(window="24h"))
+        self.stdout.write("")
+        self.stdout.write("Leaderboard (agent profiles, last 24 h; ~ = not distinguishable from baseline):")
+        for row in board.rows[:6]:
+            hit = row.hit_rate
+            rate = (
+                "n/a" if hit.value is None else f"{hit.value:.0%} [{hit.low:.0%}, {hit.high:.0%}] of {hit.n}"
+            )
+            mark = "~" if row.not_distinguishable_from_baseline else ""
+            self.stdout.write(
+                f"  {row.rank}{mark:<2}{row.name:<28} hit rate {rate}, {row.decisions} decisions"
+            )
+        self.stdout.write(
+            f"Same run: GET /api/competition/runs/{run.pk} and the admin; "
+            "leaderboard: GET /api/admin/arena/leaderboard and Admin > Competition > Leaderboard."
         )
 
     def _admin(self, username: str) -> str:

@@ -1,0 +1,86 @@
+"""Backtest speed: 1 year x 5 symbols x 3 traders on rules panels, simulated broker (PostgreSQL by default).
+
+Every trader debates every symbol on every trading day (daily rebalancing: the worst case), each
+debate fully persisted by the debate service, each decision going through the outcomes pipeline
+(intent, sizing, risk checks, simulated broker, fills), plus the two baselines; then the scores.
+Pinned to one core. Target (issue [5/6]): under 60 s.
+
+    .venv/bin/python benchmarks/backtest_speed.py
+    .venv/bin/python benchmarks/backtest_speed.py --start 2024-01-02 --end 2024-12-31 --profile
+    BENCH_DATABASE_URL=sqlite:///var/bench.sqlite3 .venv/bin/python benchmarks/backtest_speed.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import os
+import pstats
+import time
+
+from _setup import django_setup
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/arena_bench_backtest"
+SYMBOLS = ["ACME", "BOLT", "CYAN", "DUNE", "EPIC"]
+TRADERS = [("bench-steady", "0.10"), ("bench-bold", "0.30"), ("bench-careful", "0.05")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--start", default="2024-01-02")
+    parser.add_argument("--end", default="2024-12-31")
+    parser.add_argument("--symbols", default=",".join(SYMBOLS))
+    parser.add_argument("--profile", action="store_true", help="Print the 30 most expensive calls.")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core, as the target says
+    django_setup(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
+
+    from django.db import connection
+
+    from agents.models import Panel
+    from competition.models import CompetitionDecision, TraderProfile
+    from competition.services.engine import competition_backtest_advance
+    from competition.services.runs import competition_run_claim, competition_run_create
+    from competition.services.traders import trader_profile_create
+
+    panel = Panel.objects.get(is_default=True)
+    for name, fraction in TRADERS:
+        if not TraderProfile.objects.filter(name=name).exists():
+            trader_profile_create(name=name, panel=panel, sizing_fraction=fraction)
+    run = competition_run_create(
+        traders=[name for name, _ in TRADERS],
+        symbols=args.symbols.split(","),
+        start=dt.date.fromisoformat(args.start),
+        end=dt.date.fromisoformat(args.end),
+        seed=1,
+        enqueue=False,
+    )
+    assert competition_run_claim(run_id=run.pk)
+    profiler = cProfile.Profile() if args.profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    result = competition_backtest_advance(run_id=run.pk)
+    if profiler:
+        profiler.disable()
+    elapsed = time.perf_counter() - started
+    run.refresh_from_db()
+    debates = CompetitionDecision.objects.filter(entry__run=run, session__isnull=False).count()
+    print(f"database: {connection.vendor}; one core; run {run.pk}: {result}, {run.days_total} trading days")
+    print(
+        f"{len(TRADERS)} traders x {len(args.symbols.split(','))} symbols: {debates} debates, + 2 baselines"
+    )
+    print(f"elapsed: {elapsed:.1f} s ({elapsed / max(debates, 1) * 1000:.1f} ms per debate, all included)")
+    print(f"{'rank':>4} {'entry':<28} {'return':>8} {'sharpe':>7} {'trades':>6}")
+    for score in run.scores.select_related("entry").order_by("rank"):
+        sharpe = f"{score.sharpe:7.2f}" if score.sharpe is not None else "    n/a"
+        print(
+            f"{score.rank:>4} {score.entry.label:<28} {score.total_return:>+8.2%} {sharpe} {score.trades:>6}"
+        )
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,332 @@
+"""Leaderboard at scale: 1,000,000 LLM call rows and 100,000 decisions with outcomes (PostgreSQL).
+
+Loads the rows with COPY (once; a rerun reuses them unless --reload), builds the daily rollup (timed),
+then times ``GET /api/admin/arena/leaderboard`` for several windows against a trivial DRF endpoint
+(same authentication and permission, no query of its own) in the same process, requests
+interleaved, through Django's full request stack. Target (issue [5/6]): leaderboard p50 <= 2x the
+trivial endpoint's p50.
+
+    .venv/bin/python benchmarks/leaderboard_scale.py
+    .venv/bin/python benchmarks/leaderboard_scale.py --requests 300 --reload
+    BENCH_DATABASE_URL=postgres://127.0.0.1/other .venv/bin/python benchmarks/leaderboard_scale.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import statistics
+import time
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+from typing import Any
+
+from _setup import django_setup
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/arena_bench_leaderboard"
+DECISIONS = 100_000
+CALLS = 1_000_000
+DAYS = 365
+SYMBOLS = ["ACME", "BOLT", "CYAN", "DUNE", "EPIC", "FLUX"]
+ANALYSTS = ["bull", "bear", "risk_manager", "technical_analyst", "fundamental_analyst"]
+MARKER = "lb-bench-judge-openai"
+
+
+def _copy(model: Any, rows: Iterable[dict[str, Any]]) -> int:
+    """COPY ``rows`` into ``model``'s table; columns missing from a row get the field's default."""
+    from django.db import connection
+
+    fields = list(model._meta.concrete_fields)
+    columns = ", ".join(f'"{f.column}"' for f in fields)
+    count = 0
+    raw = connection.connection  # the psycopg connection under Django's
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{model._meta.db_table}" ({columns}) FROM STDIN') as copy:
+        for row in rows:
+            values = []
+            for f in fields:
+                value = row[f.attname] if f.attname in row else f.get_default()
+                values.append(f.get_db_prep_save(value, connection))
+            copy.write_row(values)
+            count += 1
+    return count
+
+
+def _next_id(model: Any) -> int:
+    from django.db.models import Max
+
+    return (model.objects.aggregate(m=Max("id"))["m"] or 0) + 1
+
+
+def _reset_sequences(*models: Any) -> None:
+    from django.core.management.color import no_style
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for sql in connection.ops.sequence_reset_sql(no_style(), list(models)):
+            cursor.execute(sql)
+
+
+def load(now: dt.datetime, seed: int = 1) -> None:
+    """100k decisions (sessions, consensus, 6-8 messages, an outcome each) and 1M ledger calls."""
+    from django.db import connection, transaction
+
+    from agents.models import AgentProfile, Panel, Provider, Role, Tier
+    from debates.models import DebateConsensus, DebateMessage, DebateSession, LlmCall
+    from outcomes.models import Outcome
+    from outcomes.services import trading_account_default_get
+
+    rng = random.Random(seed)
+    panel, _ = Panel.objects.get_or_create(name="lb-bench")
+    profiles: dict[tuple[str, str], AgentProfile] = {}
+    for role in [*ANALYSTS, Role.JUDGE]:
+        for provider, tier, model in (
+            ("openai", Tier.CHEAP, "gpt-4o-mini"),
+            ("anthropic", Tier.POWERFUL, "claude-x"),
+        ):
+            profiles[(role, provider)], _ = AgentProfile.objects.get_or_create(
+                name=f"lb-bench-{role.replace('_', '-')}-{provider}",
+                defaults={"role": role, "provider": Provider(provider), "model": model, "tier": tier},
+            )
+    account = trading_account_default_get()
+    session_id, consensus_id, message_id = (
+        _next_id(DebateSession),
+        _next_id(DebateConsensus),
+        _next_id(DebateMessage),
+    )
+    start = now - dt.timedelta(days=DAYS)
+    span = (now - start).total_seconds()
+    stamps = sorted(start + dt.timedelta(seconds=rng.random() * span) for _ in range(DECISIONS))
+    sessions, consensuses, messages, calls, outcomes = [], [], [], [], []
+    calls_left = CALLS
+    for i, at in enumerate(stamps):
+        sid, cid = session_id + i, consensus_id + i
+        symbol = rng.choice(SYMBOLS)
+        escalated = rng.random() < 0.15
+        action = rng.choice(["buy", "sell", "hold"])
+        judge = profiles[("judge", "anthropic" if escalated else "openai")]
+        sessions.append(
+            {
+                "id": sid,
+                "created_at": at,
+                "updated_at": at,
+                "symbol": symbol,
+                "as_of": at.date(),
+                "panel_id": panel.pk,
+                "status": "completed",
+            }
+        )
+        consensuses.append(
+            {
+                "id": cid,
+                "created_at": at,
+                "updated_at": at,
+                "session_id": sid,
+                "judge_profile_id": judge.pk,
+                "action": action,
+                "size": 0.5,
+                "confidence": round(rng.random(), 3),
+                "rationale": "bench",
+                "agreement_rate": 0.6,
+                "valid_analysts": 5,
+                "escalated": escalated,
+            }
+        )
+        seats = [(1, role, profiles[(role, "openai")]) for role in ANALYSTS]
+        if escalated:
+            seats += [(2, role, profiles[(role, "anthropic")]) for role in rng.sample(ANALYSTS, 2)]
+        seats.append((1, "judge", judge))
+        own: list[tuple[int, Any]] = []
+        for round_no, role, profile in seats:
+            stance = "" if role == "judge" else rng.choice(["bullish", "bearish", "neutral"])
+            messages.append(
+                {
+                    "id": message_id,
+                    "created_at": at,
+                    "updated_at": at,
+                    "session_id": sid,
+                    "round": round_no,
+                    "role": role,
+                    "profile_id": profile.pk,
+                    "stance": stance,
+                    "confidence": round(rng.random(), 3),
+                    "validation_status": "valid",
+                }
+            )
+            own.append((message_id, profile))
+            message_id += 1
+        n_calls = calls_left // (DECISIONS - i)
+        calls_left -= n_calls
+        for k in range(n_calls):
+            mid, profile = own[k % len(own)]
+            priced = rng.random() > 0.02
+            calls.append(
+                {
+                    "created_at": at,
+                    "updated_at": at,
+                    "profile_id": profile.pk,
+                    "session_id": sid,
+                    "message_id": mid,
+                    "role": profile.role,
+                    "purpose": "analysis",
+                    "provider": profile.provider,
+                    "model": profile.model,
+                    "attempt": 1 + k // len(own),
+                    "status": "ok",
+                    "input_tokens": 3000 + rng.randrange(2000),
+                    "output_tokens": 200 + rng.randrange(400),
+                    "cost_usd": Decimal(rng.randrange(1, 4000)) / Decimal(1_000_000) if priced else None,
+                    "latency_ms": 300 + rng.randrange(3000),
+                }
+            )
+        if rng.random() < 0.95:
+            entry = Decimal(100) + Decimal(rng.randrange(-2000, 2000)) / 100
+            exit_ = (entry * Decimal(str(1 + rng.gauss(0, 0.03)))).quantize(Decimal("0.0001"))
+            move = exit_ / entry - 1
+            hypothetical = action == "hold"
+            ret = move if action == "buy" else -move if action == "sell" else move
+            status = "win" if ret > Decimal("0.001") else "loss" if ret < Decimal("-0.001") else "flat"
+            outcomes.append(
+                {
+                    "created_at": at,
+                    "updated_at": at,
+                    "consensus_id": cid,
+                    "account_id": account.pk,
+                    "status": status,
+                    "basis": "forward_return" if hypothetical else "mark_to_market",
+                    "hypothetical": hypothetical,
+                    "horizon_bars": 5,
+                    "horizon_date": at.date(),
+                    "entry_price": entry,
+                    "exit_price": exit_,
+                    "pnl_amount": Decimal(0) if hypothetical else (ret * 1000).quantize(Decimal("0.01")),
+                    "pnl_return": ret.quantize(Decimal("0.000001")),
+                    "settled_at": at,
+                }
+            )
+        else:
+            outcomes.append(
+                {
+                    "created_at": at,
+                    "updated_at": at,
+                    "consensus_id": cid,
+                    "account_id": account.pk,
+                    "status": "pending",
+                    "horizon_bars": 5,
+                }
+            )
+    with transaction.atomic():
+        counts = [
+            _copy(DebateSession, sessions),
+            _copy(DebateConsensus, consensuses),
+            _copy(DebateMessage, messages),
+            _copy(Outcome, _with_ids(outcomes, _next_id(Outcome))),
+            _copy(LlmCall, _with_ids(calls, _next_id(LlmCall))),
+        ]
+        _reset_sequences(DebateSession, DebateConsensus, DebateMessage, Outcome, LlmCall)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(f"loaded: {counts[0]} decisions, {counts[2]} messages, {counts[3]} outcomes, {counts[4]} LLM calls")
+
+
+def _with_ids(rows: list[dict[str, Any]], first: int) -> Iterator[dict[str, Any]]:
+    for offset, row in enumerate(rows):
+        yield {"id": first + offset, **row}
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def _time(client: Any, query: str, requests: int) -> None:
+    """Interleave leaderboard and trivial requests; print both p50/p95 and the ratio of the p50s."""
+    url = f"/api/admin/arena/leaderboard?{query}"
+    for _ in range(10):  # warm-up: connections, caches, plans
+        assert client.get(url).status_code == 200
+        assert client.get("/bench/trivial").status_code == 200
+    board, trivial = [], []
+    for _ in range(requests):
+        t0 = time.perf_counter()
+        client.get(url)
+        t1 = time.perf_counter()
+        client.get("/bench/trivial")
+        t2 = time.perf_counter()
+        board.append((t1 - t0) * 1000)
+        trivial.append((t2 - t1) * 1000)
+    (b50, b95), (t50, t95) = _percentiles(board), _percentiles(trivial)
+    print(f"{'leaderboard ' + query:<48} {b50:>8.2f} {b95:>8.2f} {b50 / t50:>13.2f}x")
+    print(f"{'  trivial DRF endpoint (same run)':<48} {t50:>8.2f} {t95:>8.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200, help="Timed requests per endpoint and query.")
+    parser.add_argument("--reload", action="store_true", help="Load the rows again even if present.")
+    args = parser.parse_args()
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    django_setup(os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
+
+    from django.contrib.auth.models import User
+    from django.test import Client, override_settings
+    from django.urls import clear_url_caches, path
+    from django.utils import timezone
+    from rest_framework.authtoken.models import Token
+    from rest_framework.permissions import IsAdminUser
+    from rest_framework.request import Request
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
+
+    from arena_project import urls
+    from competition.services.rollup import leaderboard_rollup_refresh
+    from debates.models import DebateConsensus, LlmCall
+
+    now = timezone.now()
+    if args.reload or LlmCall.objects.filter(profile__name=MARKER).count() < 10:
+        started = time.perf_counter()
+        load(now)
+        print(f"load: {time.perf_counter() - started:.1f} s")
+    print(f"rows: {DebateConsensus.objects.count()} decisions, {LlmCall.objects.count()} LLM calls")
+    started = time.perf_counter()
+    summary = leaderboard_rollup_refresh(full=True)  # the rows were written with past timestamps
+    print(f"rollup full rebuild: {summary} in {time.perf_counter() - started:.1f} s")
+
+    class TrivialApi(APIView):
+        permission_classes = [IsAdminUser]
+
+        def get(self, request: Request) -> Response:
+            return Response({"ok": True})
+
+    urls.urlpatterns.append(path("bench/trivial", TrivialApi.as_view()))
+    clear_url_caches()
+    staff, _ = User.objects.get_or_create(username="lb-bench-staff", defaults={"is_staff": True})
+    token, _ = Token.objects.get_or_create(user=staff)
+    client = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    queries = [
+        "window=30d",
+        "window=24h",
+        "window=7d",
+        "window=all",
+        "window=all&symbol=ACME",
+        "window=30d&role=bull&sort=-cost_usd",
+        "kind=traders&window=30d",
+    ]
+    print(f"{'endpoint':<48} {'p50 ms':>8} {'p95 ms':>8} {'p50 / trivial':>14}")
+    for cache_seconds in (0, 30):
+        print(
+            f"-- ARENA_LEADERBOARD_CACHE_SECONDS={cache_seconds}"
+            + (" (every request computes)" if not cache_seconds else "")
+        )
+        with override_settings(ARENA_LEADERBOARD_CACHE_SECONDS=cache_seconds):
+            for query in queries:
+                _time(client, query, args.requests)
+    rows = client.get("/api/admin/arena/leaderboard?window=30d").json()
+    print(
+        f"30d: {rows['count']} agent profiles; top: {rows['results'][0]['name']} "
+        f"{rows['results'][0]['rank_label']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

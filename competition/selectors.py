@@ -1,0 +1,457 @@
+"""Reads of the competition app: runs with scores and curves, trader profiles, and the leaderboard.
+
+The leaderboard is computed by SQL aggregation (``competition.aggregates``): whole days come from
+the daily rollup, the ragged edges of a window (and anything after the rollup's watermark) from
+the raw tables, and the two sets of per-profile sums are added. Python then only turns each
+profile's sums into rates with their intervals, sorts and pages the rows (one row per profile).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.utils import timezone
+
+from agents.models import AgentProfile
+from arena_project.errors import NotFoundError
+
+from . import metrics
+from .aggregates import (
+    ALL_SYMBOLS,
+    BASELINE_SUMS,
+    PROFILE_QUERIES,
+    SUM_FIELDS,
+    baseline_sums,
+    profile_call_sums,
+    trader_call_sums,
+    trader_decision_sums,
+)
+from .models import (
+    CompetitionEntry,
+    CompetitionRun,
+    CompetitionScore,
+    EquityPoint,
+    LeaderboardDaily,
+    TraderProfile,
+)
+from .services.rollup import day_start, rollup_complete_through
+
+# --- runs and traders ---------------------------------------------------------------------------
+
+
+def competition_run_list() -> QuerySet[CompetitionRun]:
+    return (
+        CompetitionRun.objects.select_related("requested_by")
+        .prefetch_related(
+            Prefetch("entries", queryset=CompetitionEntry.objects.select_related("trader").order_by("id"))
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def competition_run_get(*, run_id: int) -> CompetitionRun:
+    """A run with its entries and scores (ranked), without N+1."""
+    run = (
+        competition_run_list()
+        .prefetch_related(
+            Prefetch("scores", queryset=CompetitionScore.objects.select_related("entry").order_by("rank"))
+        )
+        .filter(pk=run_id)
+        .first()
+    )
+    if run is None:
+        raise NotFoundError(f"No competition run {run_id}.")
+    return run
+
+
+def equity_curves(*, run: CompetitionRun) -> dict[int, list[EquityPoint]]:
+    """Each entry's equity points in date order: one query for the run."""
+    curves: dict[int, list[EquityPoint]] = defaultdict(list)
+    for point in EquityPoint.objects.filter(entry__run=run).order_by("entry_id", "date"):
+        curves[point.entry_id].append(point)
+    return curves
+
+
+def trader_profile_list() -> QuerySet[TraderProfile]:
+    return TraderProfile.objects.select_related("panel").order_by("name")
+
+
+def trader_profile_get(*, trader_id: int) -> TraderProfile:
+    trader = trader_profile_list().filter(pk=trader_id).first()
+    if trader is None:
+        raise NotFoundError(f"No trader profile {trader_id}.")
+    return trader
+
+
+# --- leaderboard ----------------------------------------------------------------------------------
+
+WINDOWS = {
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+    "all": None,
+}
+SORT_FIELDS = (
+    "name",
+    "decisions",
+    "hit_rate",
+    "hit_rate_low",
+    "win_rate",
+    "win_rate_low",
+    "pnl_usd",
+    "avg_confidence",
+    "brier",
+    "calls",
+    "tokens",
+    "cost_usd",
+    "cost_per_decision_usd",
+    "cost_per_alpha_usd",
+    "alpha_pp",
+    "avg_latency_ms",
+    "escalation_share",
+)
+
+
+@dataclass(frozen=True)
+class LeaderboardQuery:
+    kind: str = "agents"  # "agents" | "traders"
+    window: str | None = "30d"
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    role: str | None = None
+    provider: str | None = None
+    tier: str | None = None
+    symbol: str | None = None
+    sort: str = "-hit_rate_low"
+
+    def bounds(self, now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime]:
+        """[start, end) of the window: a rolling window ends now; from/to are whole UTC days."""
+        if self.date_from is not None or self.date_to is not None:
+            start = day_start(self.date_from) if self.date_from else None
+            end = day_start(self.date_to + dt.timedelta(days=1)) if self.date_to else now
+            return start, end
+        span = WINDOWS[self.window or "all"]
+        return (now - span if span else None), now
+
+
+@dataclass(frozen=True)
+class Rate:
+    value: float | None
+    n: int
+    low: float | None
+    high: float | None
+
+    @classmethod
+    def wilson(cls, k: int, n: int) -> Rate:
+        interval = metrics.wilson(k, n)
+        return cls(
+            k / n if n else None, n, interval.low if interval else None, interval.high if interval else None
+        )
+
+    def interval(self) -> metrics.Interval | None:
+        if self.low is None or self.high is None:
+            return None
+        return metrics.Interval(self.low, self.high, self.n, "wilson")
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What doing nothing clever scores on the same decisions: always long, or a coin flip."""
+
+    decisions: int
+    directional: int
+    buy_and_hold_hit_rate: Rate
+
+    def overlaps(self, rate: Rate) -> bool:
+        """Whether ``rate``'s interval overlaps buy-and-hold's or a fair coin's over the same n
+        (no interval, no data: it cannot be told from either)."""
+        own = rate.interval()
+        if own is None:
+            return True
+        coin = metrics.wilson_p(0.5, rate.n)
+        if coin is not None and own.overlaps(coin):
+            return True
+        held = self.buy_and_hold_hit_rate.interval()  # None: no settled decision to compare with
+        return held is not None and own.overlaps(held)
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    kind: str
+    id: int
+    name: str
+    role: str
+    provider: str
+    model: str
+    tier: str
+    decisions: int
+    hit_rate: Rate
+    win_rate: Rate
+    escalation_share: Rate
+    brier: float | None
+    brier_n: int
+    brier_low: float | None
+    brier_high: float | None
+    avg_confidence: float | None
+    confidence_n: int
+    pnl_usd: Decimal
+    alpha_pp: float | None
+    alpha_n: int
+    calls: int
+    tokens: int
+    cost_usd: Decimal
+    unknown_cost_calls: int
+    cost_per_decision_usd: Decimal | None
+    cost_per_alpha_usd: Decimal | None
+    avg_latency_ms: float | None
+    hit_rate_distinguishable: bool
+    win_rate_distinguishable: bool
+    rank: int = 0
+
+    @property
+    def not_distinguishable_from_baseline(self) -> bool:
+        """The row's verdict: its hit rate cannot be told from buy-and-hold's or a coin's."""
+        return not self.hit_rate_distinguishable
+
+    def sort_value(self, key: str) -> Any:
+        if key in ("hit_rate", "win_rate"):
+            return getattr(self, key).value
+        if key in ("hit_rate_low", "win_rate_low"):
+            return getattr(self, key.removesuffix("_low")).low
+        if key == "escalation_share":
+            return self.escalation_share.value
+        return getattr(self, key)
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    rows: list[LeaderboardRow]
+    baseline: Baseline
+    start: dt.datetime | None
+    end: dt.datetime
+    rollup_through: dt.date | None
+    computed_at: dt.datetime
+    raw_ranges: list[tuple[dt.datetime | None, dt.datetime]] = field(default_factory=list)
+
+
+def _split(
+    start: dt.datetime | None, end: dt.datetime, through: dt.date | None
+) -> tuple[tuple[dt.date, dt.date] | None, list[tuple[dt.datetime | None, dt.datetime]]]:
+    """Whole UTC days of [start, end) the rollup holds (up to ``through``), and the raw ranges left."""
+    if through is None:
+        return None, [(start, end)]
+    if start is None:
+        first = dt.date.min
+    else:
+        first = start.astimezone(dt.UTC).date()
+        if day_start(first) < start:
+            first += dt.timedelta(days=1)
+    last = min(through, end.astimezone(dt.UTC).date() - dt.timedelta(days=1))
+    if first > last:
+        return None, [(start, end)]
+    raw: list[tuple[dt.datetime | None, dt.datetime]] = []
+    if start is not None and start < day_start(first):
+        raw.append((start, day_start(first)))
+    after = day_start(last + dt.timedelta(days=1))
+    if after < end:
+        raw.append((after, end))
+    return (first, last), raw
+
+
+def _add(target: dict[Any, dict[str, Any]], key_field: str, rows: Iterable[dict[str, Any]]) -> None:
+    """Add grouped sums into ``target`` keyed by ``key_field`` (NULL sums count as nothing)."""
+    for row in rows:
+        _add_one(target[row.pop(key_field)], row)
+
+
+def _add_one(bucket: dict[str, Any], values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        if value is not None:
+            bucket[name] = bucket.get(name, 0) + value
+
+
+def _profile_filter(query: LeaderboardQuery, prefix: str = "") -> Q | None:
+    terms = {
+        f"{prefix}{name}": getattr(query, name)
+        for name in ("role", "provider", "tier")
+        if getattr(query, name)
+    }
+    return Q(**terms) if terms else None
+
+
+PROFILE_META = ("name", "role", "provider", "model", "tier")
+
+
+def _agent_sums(
+    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]], dt.date | None, list[Any]]:
+    """Per-profile sums, the baseline's sums and the profiles' names: rollup days plus raw edges.
+
+    One query reads the rollup (the baseline rows are its NULL-profile group, the names come with
+    the join), and one query per family reads every raw range at once.
+    """
+    through = rollup_complete_through()
+    days, raw = _split(start, end, through)
+    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
+    base: dict[str, Any] = {}
+    meta: dict[int, dict[str, str]] = {}
+    profile_filter = _profile_filter(query, "profile__")
+    if days is not None:
+        rolled = LeaderboardDaily.objects.filter(symbol=query.symbol or ALL_SYMBOLS, day__range=days)
+        if profile_filter is not None:
+            rolled = rolled.filter(profile_filter | Q(profile__isnull=True))
+        names = [f"profile__{f}" for f in PROFILE_META]
+        grouped = rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
+        for row in grouped:
+            profile_id = row.pop("profile_id")
+            described = {f: row.pop(f"profile__{f}") for f in PROFILE_META}
+            if profile_id is None:
+                _add_one(base, {f: row[f] for f in BASELINE_SUMS})
+            else:
+                meta[profile_id] = described
+                _add_one(sums[profile_id], row)
+    if raw:
+        for query_sums in (*PROFILE_QUERIES, profile_call_sums):
+            rows = query_sums(ranges=raw, symbol=query.symbol, profile_filter=profile_filter)
+            _add(sums, "profile_id", rows)
+        _add_one(base, baseline_sums(ranges=raw, symbol=query.symbol))
+    missing = [pk for pk in sums if pk not in meta]
+    if missing:
+        for profile in AgentProfile.objects.filter(pk__in=missing).values("pk", *PROFILE_META):
+            meta[profile.pop("pk")] = profile
+    return sums, base, meta, through, raw
+
+
+def _trader_sums(query: LeaderboardQuery, ranges: list[Any]) -> dict[Any, dict[str, Any]]:
+    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
+    _add(sums, "trader_id", trader_decision_sums(ranges=ranges, symbol=query.symbol))
+    _add(sums, "trader_id", trader_call_sums(ranges=ranges, symbol=query.symbol))
+    return sums
+
+
+def _row(
+    kind: str, ident: int, meta: dict[str, str], s: dict[str, Any], baseline: Baseline
+) -> LeaderboardRow:
+    decisions = int(s.get("decisions", 0))
+    cost = Decimal(s.get("cost_usd", 0) or 0)
+    calls = int(s.get("calls", 0))
+    brier_n = int(s.get("brier_n", 0))
+    brier = s.get("brier_sum", 0.0) / brier_n if brier_n else None
+    brier_ci = metrics.mean_interval(
+        float(s.get("brier_sum", 0.0)), float(s.get("brier_sq_sum", 0.0)), brier_n
+    )
+    alpha_n = int(s.get("alpha_n", 0))
+    alpha_pp = float(s.get("alpha_sum", 0.0)) * 100 if alpha_n else None
+    per_alpha = metrics.cost_per_alpha(float(cost), alpha_pp)
+    hit = Rate.wilson(int(s.get("hits", 0)), int(s.get("directional", 0)))
+    win = Rate.wilson(int(s.get("wins", 0)), int(s.get("settled", 0)))
+    confidence_n = int(s.get("confidence_n", 0))
+    return LeaderboardRow(
+        kind=kind,
+        id=ident,
+        decisions=decisions,
+        hit_rate=hit,
+        win_rate=win,
+        escalation_share=Rate.wilson(int(s.get("escalated", 0)), decisions),
+        brier=brier,
+        brier_n=brier_n,
+        brier_low=max(0.0, brier_ci.low) if brier_ci else None,
+        brier_high=min(1.0, brier_ci.high) if brier_ci else None,
+        avg_confidence=s.get("confidence_sum", 0.0) / confidence_n if confidence_n else None,
+        confidence_n=confidence_n,
+        pnl_usd=Decimal(s.get("pnl_usd", 0) or 0),
+        alpha_pp=alpha_pp,
+        alpha_n=alpha_n,
+        calls=calls,
+        tokens=int(s.get("tokens", 0)),
+        cost_usd=cost,
+        unknown_cost_calls=int(s.get("unknown_cost_calls", 0)),
+        cost_per_decision_usd=(cost / decisions).quantize(Decimal("0.000001")) if decisions else None,
+        cost_per_alpha_usd=None
+        if per_alpha is None
+        else Decimal(str(per_alpha)).quantize(Decimal("0.000001")),
+        avg_latency_ms=s.get("latency_ms_sum", 0) / calls if calls else None,
+        hit_rate_distinguishable=not baseline.overlaps(hit),
+        win_rate_distinguishable=not baseline.overlaps(win),
+        **meta,  # type: ignore[arg-type]
+    )
+
+
+def _sorted(rows: list[LeaderboardRow], sort: str) -> list[LeaderboardRow]:
+    """Sort by ``sort`` (``-`` for descending); rows without a value always go last; ties by name."""
+    key = sort.removeprefix("-")
+    descending = sort.startswith("-")
+    present = [r for r in rows if r.sort_value(key) is not None]
+    missing = [r for r in rows if r.sort_value(key) is None]
+    present.sort(key=lambda r: r.name)
+    present.sort(key=lambda r: r.sort_value(key), reverse=descending)
+    missing.sort(key=lambda r: r.name)
+    ordered = present + missing
+    return [_with_rank(r, i) for i, r in enumerate(ordered, start=1)]
+
+
+def _with_rank(row: LeaderboardRow, rank: int) -> LeaderboardRow:
+    values = {f.name: getattr(row, f.name) for f in fields(row)}
+    values["rank"] = rank
+    return LeaderboardRow(**values)
+
+
+def leaderboard_rows(*, query: LeaderboardQuery, now: dt.datetime | None = None) -> Leaderboard:
+    """Ranked rows of agent profiles (``kind="agents"``) or trader profiles over the query's window."""
+    now = now or timezone.now()
+    start, end = query.bounds(now)
+    if query.kind == "traders":
+        raw: list[Any] = [(start, end)]
+        sums = _trader_sums(query, raw)
+        base: dict[str, Any] = baseline_sums(ranges=raw, symbol=query.symbol)
+        through = None
+        traders = TraderProfile.objects.filter(pk__in=list(sums)).select_related("panel")
+        meta = {
+            t.pk: {"name": t.name, "role": "trader", "provider": "", "model": t.panel.name, "tier": ""}
+            for t in traders
+        }
+    else:
+        sums, base, meta, through, raw = _agent_sums(query, start, end)
+    baseline = Baseline(
+        decisions=int(base.get("decisions") or 0),
+        directional=int(base.get("directional") or 0),
+        buy_and_hold_hit_rate=Rate.wilson(int(base.get("hits") or 0), int(base.get("directional") or 0)),
+    )
+    rows = [_row(query.kind, ident, meta[ident], s, baseline) for ident, s in sums.items() if ident in meta]
+    return Leaderboard(
+        rows=_sorted(rows, query.sort),
+        baseline=baseline,
+        start=start,
+        end=end,
+        rollup_through=through,
+        computed_at=now,
+        raw_ranges=raw,
+    )
+
+
+def leaderboard_rows_cached(*, query: LeaderboardQuery) -> Leaderboard:
+    """``leaderboard_rows``, reused for up to ``ARENA_LEADERBOARD_CACHE_SECONDS`` (0: never).
+
+    The staff page and API ask for the same few windows over and over; the answer is recomputed
+    at most once per period per query (its ``end`` says when it was computed).
+    """
+    ttl = settings.ARENA_LEADERBOARD_CACHE_SECONDS
+    if ttl <= 0:
+        return leaderboard_rows(query=query)
+    period = int(time.time() // ttl)
+    key = "arena:leaderboard:" + hashlib.sha256(f"{query!r}|{period}".encode()).hexdigest()
+    board: Leaderboard | None = cache.get(key)
+    if board is None:
+        board = leaderboard_rows(query=query)
+        cache.set(key, board, timeout=ttl)
+    return board

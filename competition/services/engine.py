@@ -1,0 +1,400 @@
+"""The backtest engine: step a run day by day, every entry on the same bars, nothing from the future.
+
+Each trading day D of the period, in this order:
+
+1. the fills dated D (orders placed on D-1, filled at D's open by the simulated broker) move each
+   entry's book; the book at D's close is stored as the entry's equity point for D;
+2. on a rebalance day, each trader debates every symbol *as of D* through the debate service: the
+   market source returns no bar after D, the account the agents read is the book as of D; each
+   decision goes through the outcomes pipeline (order intent, sizing, risk checks) and, once all of
+   the day's decisions are made, the approved intents are submitted to the simulated broker, which
+   fills them at D+1's open; the baselines place their own orders the same way, minus the debate;
+3. the run's progress is recorded with its lease; a cancelled run stops here.
+
+No decision is taken on the last day (its order could only fill after the period). Every step is
+idempotent - a decision row per (entry, symbol, day), an intent per decision, a client order id
+per baseline order, an equity point per (entry, day) - so a run interrupted anywhere resumes from
+its last completed day without debating or trading twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+import numpy as np
+from django.db import transaction
+
+from debates.market.sources import AccountSource, MarketDataSource
+from debates.models import DebateConsensus, DebateStatus
+from debates.services import debate_session_claim, debate_session_create, debate_session_run
+from outcomes.brokers.base import BrokerRejectedError, DuplicateClientOrderIdError, OrderRequest
+from outcomes.brokers.simulated import SimulatedBroker, last_close
+from outcomes.models import IntentStatus, OrderIntent, OrderType, Outcome, OutcomeStatus, Side, TimeInForce
+from outcomes.services import (
+    decision_trade_open,
+    order_intent_claim,
+    order_intent_submit,
+    order_submission_deferred,
+    outcome_settle,
+    session_account_attach,
+)
+
+from ..calendar import is_rebalance_day, trading_days
+from ..market import BacktestMarketSource
+from ..models import (
+    CompetitionDecision,
+    CompetitionEntry,
+    CompetitionRun,
+    EntryKind,
+    EquityPoint,
+    RebalanceFrequency,
+    RunStatus,
+)
+from .book import Book, BookAccountSource, fills_query
+from .runs import competition_run_finish, competition_run_heartbeat
+from .scoring import competition_scores_compute
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
+RANDOM_SIZING_FRACTION = Decimal("0.10")  # the random trader's full-size order, as a trader's default
+BUY_AND_HOLD_INVESTED = Decimal("0.98")  # leaves room for the gap to the next open, slippage and fees
+SUBMISSION_WAIT_S = 30.0
+
+
+class StepResult:
+    COMPLETED = "completed"
+    PAUSED = "paused"  # the slice's time ran out; the run continues in a new task
+    STOPPED = "stopped"  # cancelled, taken over, or stopped by the budget
+
+
+@dataclass
+class _Participant:
+    entry: CompetitionEntry
+    book: Book
+    frequency: str
+
+
+class _Stepper:
+    """What backtests and paper ticks share: a trader's debates and trades, the baselines' orders."""
+
+    run: CompetitionRun
+    market: MarketDataSource
+
+    def _debate(
+        self,
+        entry: CompetitionEntry,
+        symbol: str,
+        day: dt.date,
+        accounts: AccountSource | None,
+        decision: CompetitionDecision | None,
+    ) -> CompetitionDecision | None:
+        """Debate ``symbol`` as of ``day`` for the entry, once: an existing decision (a retried day) is
+        reused. Returns the decision row when its action changed and needs saving."""
+        assert entry.trader is not None and entry.account is not None  # noqa: S101 - a trader entry
+        if decision is None:
+            with transaction.atomic():
+                session = debate_session_create(
+                    symbol=symbol, as_of=day, panel=entry.trader.panel, enqueue=False
+                )
+                session_account_attach(session=session, account=entry.account)
+                decision = CompetitionDecision.objects.create(
+                    entry=entry, symbol=symbol, date=day, session=session
+                )
+        assert decision.session is not None  # noqa: S101 - trader decisions always have a debate
+        session = decision.session
+        if session.status in (DebateStatus.QUEUED, DebateStatus.RUNNING):
+            if not debate_session_claim(session_id=session.pk):
+                logger.warning(
+                    "run %s: debate %s is held by another worker; no trade", self.run.pk, session.pk
+                )
+                return None
+            session = debate_session_run(session_id=session.pk, market=self.market, accounts=accounts)
+            entry.decisions += 1
+            entry.cost_usd += session.total_cost_usd
+        if session.status != DebateStatus.COMPLETED:
+            return None
+        consensus_id, action, size, outcome_id = (
+            DebateConsensus.objects.filter(session=session)
+            .values_list("id", "action", "size", "outcome")
+            .get()
+        )
+        if outcome_id is None:  # the signal receiver did not open the trade (it logs why): try again
+            decision_trade_open(consensus_id=consensus_id)
+        if decision.action == action:
+            return None
+        decision.action, decision.size = action, size
+        return decision
+
+    def _trader_day(
+        self, entry: CompetitionEntry, day: dt.date, symbols: list[str], accounts: AccountSource | None
+    ) -> None:
+        """All of the day's debates first (intents sized on the book as it was at the close), then the
+        submissions: none of the day's orders can move the book its later decisions are sized on."""
+        existing = {
+            d.symbol: d
+            for d in CompetitionDecision.objects.filter(entry=entry, date=day).select_related("session")
+        }
+        changed = []
+        with order_submission_deferred():
+            for symbol in symbols:
+                row = self._debate(entry, symbol, day, accounts, existing.get(symbol))
+                if row is not None:
+                    changed.append(row)
+        CompetitionDecision.objects.bulk_update(changed, ["action", "size"])
+        self._submit_approved(entry, day)
+
+    def _submit_approved(self, entry: CompetitionEntry, day: dt.date) -> None:
+        """Submit the day's approved intents in decision order, then wait for any a worker took."""
+        intents = OrderIntent.objects.filter(account=entry.account, as_of=day)
+        for intent_id in (
+            intents.filter(status=IntentStatus.APPROVED).order_by("id").values_list("pk", flat=True)
+        ):
+            if order_intent_claim(intent_id=intent_id):
+                order_intent_submit(intent_id=intent_id)
+        waited = time.monotonic() + SUBMISSION_WAIT_S
+        while intents.filter(status__in=[IntentStatus.APPROVED, IntentStatus.SUBMITTING]).exists():
+            if time.monotonic() > waited:
+                raise RuntimeError(f"Intents of {entry.label} on {day} are still being submitted elsewhere.")
+            time.sleep(0.1)
+
+    def _buy_and_hold(self, entry: CompetitionEntry, book: Book, day: dt.date, symbols: list[str]) -> None:
+        """Equal weight in every symbol at the first open, held to the end."""
+        assert entry.account is not None  # noqa: S101 - every entry has an account
+        equity = book.equity(lambda s: self._close(s, day))
+        slip = 1 + entry.account.slippage_bps / BPS
+        share = equity * BUY_AND_HOLD_INVESTED / len(self.run.symbols)
+        for symbol in symbols:
+            close = self._close(symbol, day)
+            quantity = (share / (close * slip)).to_integral_value(ROUND_DOWN) if close else ZERO
+            self._baseline_order(entry, symbol, day, Side.BUY, quantity, size=1.0)
+
+    def _random_day(self, entry: CompetitionEntry, book: Book, day: dt.date, symbols: list[str]) -> None:
+        """For each symbol, buy, sell or hold at random with a random size (seeded by run, day, symbol)."""
+        equity = book.equity(lambda s: self._close(s, day))
+        for symbol in symbols:
+            rng = np.random.Generator(
+                np.random.PCG64([self.run.seed, day.toordinal(), zlib.crc32(symbol.encode())])
+            )
+            action = ("buy", "sell", "hold")[int(rng.integers(0, 3))]
+            size = float(rng.random())
+            close = self._close(symbol, day)
+            if action == "hold" or not close:
+                self._baseline_decision(entry, symbol, day, "hold", 0.0)
+                continue
+            notional = equity * RANDOM_SIZING_FRACTION * Decimal(str(round(size, 6)))
+            quantity = (notional / close).to_integral_value(ROUND_DOWN)
+            if action == "sell":
+                quantity = min(quantity, book.quantity(symbol).to_integral_value(ROUND_DOWN))
+            self._baseline_order(entry, symbol, day, action, quantity, size=size)
+
+    def _close(self, symbol: str, day: dt.date) -> Decimal | None:
+        return last_close(symbol, day)
+
+    def _baseline_decision(
+        self, entry: CompetitionEntry, symbol: str, day: dt.date, action: str, size: float
+    ) -> None:
+        _row, created = CompetitionDecision.objects.get_or_create(
+            entry=entry, symbol=symbol, date=day, defaults={"action": action, "size": size}
+        )
+        if created:
+            entry.decisions += 1
+
+    def _baseline_order(
+        self, entry: CompetitionEntry, symbol: str, day: dt.date, side: str, quantity: Decimal, *, size: float
+    ) -> None:
+        self._baseline_decision(entry, symbol, day, side, size)
+        if quantity <= 0:
+            return
+        assert entry.account is not None  # noqa: S101 - every entry has an account
+        request = OrderRequest(
+            client_order_id=f"cmp-{entry.pk}-{symbol}-{day:%Y%m%d}",
+            symbol=symbol,
+            side=side,
+            quantity=quantity,
+            order_type=OrderType.MARKET,
+            limit_price=None,
+            time_in_force=TimeInForce.DAY,
+            as_of=day,
+            metadata={"competition_run": self.run.pk, "entry": entry.pk},
+        )
+        try:
+            SimulatedBroker(entry.account).submit(request)
+        except DuplicateClientOrderIdError:
+            pass  # placed by an earlier attempt at this day
+        except BrokerRejectedError as exc:
+            logger.info("run %s %s: %s %s refused: %s", self.run.pk, entry.label, side, symbol, exc.message)
+
+
+class BacktestEngine(_Stepper):
+    """Steps one claimed backtest run from where it stands. Not thread-safe; one per task."""
+
+    market: BacktestMarketSource
+
+    def __init__(
+        self,
+        run: CompetitionRun,
+        *,
+        deadline: float | None = None,
+        on_day: Callable[[CompetitionRun], None] | None = None,
+    ) -> None:
+        assert run.start_date is not None and run.end_date is not None  # noqa: S101 - a backtest has a period
+        self.run = run
+        self.deadline = deadline
+        self.on_day = on_day
+        self.days = trading_days(run.symbols, run.start_date, run.end_date)
+        self.market = BacktestMarketSource.load(run.symbols, through=run.end_date)
+        self.participants = self._participants()
+
+    def _close(self, symbol: str, day: dt.date) -> Decimal | None:
+        return self.market.close(symbol, day)
+
+    def _participants(self) -> list[_Participant]:
+        entries = list(
+            CompetitionEntry.objects.filter(run=self.run)
+            .select_related("trader__panel", "account")
+            .order_by("id")
+        )
+        through = self.run.last_date
+        fills = (
+            fills_query([e.account_id for e in entries if e.account_id], through=through) if through else []
+        )
+        result = []
+        for entry in entries:
+            assert entry.account is not None  # noqa: S101 - every entry is created with its account
+            book = Book(cash=entry.account.starting_cash)
+            for fill in fills:
+                if fill.account_id == entry.account_id:
+                    book.apply(fill)
+            frequency = entry.trader.rebalance_frequency if entry.trader else RebalanceFrequency.DAILY
+            result.append(_Participant(entry, book, frequency))
+        return result
+
+    # --- the day loop ---------------------------------------------------------------------------
+
+    def advance(self) -> str:
+        """Step the remaining days; returns a StepResult. Finishes (scores, completed) at the end."""
+        start = (
+            0
+            if self.run.last_date is None
+            else next((i for i, d in enumerate(self.days) if d > self.run.last_date), len(self.days))
+        )
+        if self.run.days_total != len(self.days):
+            CompetitionRun.objects.filter(pk=self.run.pk).update(days_total=len(self.days))
+            self.run.days_total = len(self.days)
+        for index in range(start, len(self.days)):
+            day = self.days[index]
+            self._step(index, day)
+            if not self._record_progress(index, day):
+                return StepResult.STOPPED
+            if self._over_budget():
+                competition_run_finish(
+                    run_id=self.run.pk,
+                    status=RunStatus.FAILED,
+                    error=f"Stopped on {day}: spent ${self.run.cost_usd} of a ${self.run.budget_usd} budget.",
+                )
+                return StepResult.STOPPED
+            if self.on_day is not None:
+                self.on_day(self.run)
+            if self.deadline is not None and time.monotonic() > self.deadline and index < len(self.days) - 1:
+                return StepResult.PAUSED
+        self._settle_outcomes()
+        competition_scores_compute(run=self.run)
+        competition_run_finish(run_id=self.run.pk, status=RunStatus.COMPLETED)
+        return StepResult.COMPLETED
+
+    def _settle_outcomes(self) -> None:
+        """Score the run's decisions whose horizon the bars already cover (the leaderboard's input);
+        the rest are settled by the outcomes schedule as bars arrive."""
+        pending = Outcome.objects.filter(
+            account__competition_entry__run=self.run, status=OutcomeStatus.PENDING
+        ).values_list("pk", flat=True)
+        for outcome_id in list(pending):
+            outcome_settle(outcome_id=outcome_id)
+
+    def _step(self, index: int, day: dt.date) -> None:
+        by_account = {p.entry.account_id: p for p in self.participants if p.entry.account_id}
+        for fill in fills_query(list(by_account), on=day):
+            by_account[fill.account_id].book.apply(fill)
+        symbols = [s for s in self.run.symbols if self.market.has_bar(s, day)]
+        EquityPoint.objects.bulk_create(
+            [self._equity_point(p, day) for p in self.participants], ignore_conflicts=True
+        )
+        for participant in self.participants:
+            if not is_rebalance_day(self.days, index, participant.frequency):
+                continue
+            entry, book = participant.entry, participant.book
+            if entry.kind == EntryKind.TRADER:
+                accounts = BookAccountSource(book, self.market.close, entry.label)
+                self._trader_day(entry, day, symbols, accounts)
+            elif entry.kind == EntryKind.BUY_AND_HOLD:
+                if index == 0:
+                    self._buy_and_hold(entry, book, day, symbols)
+            else:
+                self._random_day(entry, book, day, symbols)
+        for participant in self.participants:
+            participant.entry.last_date = day
+        CompetitionEntry.objects.bulk_update(
+            [p.entry for p in self.participants], ["last_date", "decisions", "cost_usd"]
+        )
+
+    def _equity_point(self, participant: _Participant, day: dt.date) -> EquityPoint:
+        close = self._closer(day)
+        book = participant.book
+        return EquityPoint(
+            entry=participant.entry,
+            date=day,
+            equity=book.equity(close).quantize(Decimal("0.0001")),
+            cash=book.cash.quantize(Decimal("0.0001")),
+            gross_exposure=book.gross_exposure(close).quantize(Decimal("0.0001")),
+            cost_usd=participant.entry.cost_usd,
+        )
+
+    def _closer(self, day: dt.date) -> Callable[[str], Decimal | None]:
+        return lambda symbol: self.market.close(symbol, day)
+
+    def _record_progress(self, index: int, day: dt.date) -> bool:
+        self.run.last_date = day
+        self.run.days_done = index + 1
+        self.run.progress = (index + 1) / len(self.days)
+        self.run.cost_usd = sum((p.entry.cost_usd for p in self.participants), ZERO)
+        return competition_run_heartbeat(
+            run_id=self.run.pk,
+            last_date=day,
+            days_done=self.run.days_done,
+            progress=self.run.progress,
+            cost_usd=self.run.cost_usd,
+        )
+
+    def _over_budget(self) -> bool:
+        budget = self.run.budget_usd
+        return budget is not None and not self.run.confirmed and self.run.cost_usd > budget
+
+
+def competition_backtest_advance(
+    *,
+    run_id: int,
+    deadline: float | None = None,
+    on_day: Callable[[CompetitionRun], None] | None = None,
+) -> str:
+    """Step a claimed backtest until it ends, is stopped, or ``deadline`` (time.monotonic()) passes.
+
+    The caller holds the claim (``competition_run_claim``). A crash marks the run failed with the
+    reason (the run's days so far stay recorded).
+    """
+    run = CompetitionRun.objects.get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return StepResult.STOPPED
+    try:
+        return BacktestEngine(run, deadline=deadline, on_day=on_day).advance()
+    except Exception as exc:
+        logger.exception("competition run %s crashed", run_id)
+        competition_run_finish(run_id=run_id, status=RunStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise

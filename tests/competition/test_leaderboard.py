@@ -1,0 +1,550 @@
+"""The leaderboard on a small hand-built fixture: every window and filter, the rollup, the baseline rule."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from agents.models import AgentProfile, Provider, Role, Tier
+from competition.models import LeaderboardDaily
+from competition.selectors import LeaderboardQuery, leaderboard_rows
+from competition.services.rollup import leaderboard_rollup_refresh
+from debates.models import DebateConsensus, DebateMessage, DebateSession, DebateStatus, LlmCall
+from outcomes.models import Outcome
+from outcomes.services import trading_account_default_get
+
+pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2025, 6, 15, 12, 0, tzinfo=dt.UTC)
+
+
+@dataclass
+class Call:
+    cost: str | None
+    tokens_in: int
+    tokens_out: int
+    latency: int
+
+
+@dataclass
+class Decision:
+    symbol: str
+    at: dt.datetime
+    views: dict[str, tuple[str, float]]  # profile name -> (stance, confidence)
+    action: str
+    judge_confidence: float
+    outcome: tuple[str, str, str, str, str, bool] | None  # status, entry, exit, pnl, return, hypothetical
+    escalated: bool = False
+    calls: dict[str, Call] = field(default_factory=dict)
+
+
+def _profiles(arena):
+    return {
+        "gpt-bull": AgentProfile.objects.create(
+            name="gpt-bull", role=Role.BULL, provider=Provider.OPENAI, model="gpt-4o-mini", tier=Tier.CHEAP
+        ),
+        "claude-bear": AgentProfile.objects.create(
+            name="claude-bear",
+            role=Role.BEAR,
+            provider=Provider.ANTHROPIC,
+            model="claude-x",
+            tier=Tier.POWERFUL,
+        ),
+        "rules-judge-x": AgentProfile.objects.create(
+            name="rules-judge-x", role=Role.JUDGE, provider=Provider.RULES, model="rules-v1", tier=Tier.CHEAP
+        ),
+    }
+
+
+def _build(arena, profiles, decision: Decision) -> None:
+    session = DebateSession.objects.create(
+        symbol=decision.symbol, as_of=decision.at.date(), panel=arena, status=DebateStatus.COMPLETED
+    )
+    judge = profiles["rules-judge-x"]
+    messages = {}
+    for name, (stance, confidence) in decision.views.items():
+        profile = profiles[name]
+        messages[name] = DebateMessage.objects.create(
+            session=session,
+            role=profile.role,
+            profile=profile,
+            stance=stance,
+            confidence=confidence,
+            validation_status="valid",
+        )
+    messages[judge.name] = DebateMessage.objects.create(
+        session=session,
+        role=Role.JUDGE,
+        profile=judge,
+        confidence=decision.judge_confidence,
+        validation_status="valid",
+    )
+    consensus = DebateConsensus.objects.create(
+        session=session,
+        judge_profile=judge,
+        action=decision.action,
+        size=0.5,
+        confidence=decision.judge_confidence,
+        rationale="test",
+        agreement_rate=0.5,
+        valid_analysts=2,
+        escalated=decision.escalated,
+    )
+    account = trading_account_default_get()
+    if decision.outcome is None:
+        Outcome.objects.create(consensus=consensus, account=account, horizon_bars=5)
+    else:
+        status, entry, exit_, pnl, ret, hypothetical = decision.outcome
+        Outcome.objects.create(
+            consensus=consensus,
+            account=account,
+            horizon_bars=5,
+            status=status,
+            hypothetical=hypothetical,
+            horizon_date=decision.at.date() + dt.timedelta(days=7),
+            entry_price=Decimal(entry),
+            exit_price=Decimal(exit_),
+            pnl_amount=Decimal(pnl),
+            pnl_return=Decimal(ret),
+            settled_at=decision.at,
+            basis="forward_return" if hypothetical else "mark_to_market",
+        )
+    for name, call in decision.calls.items():
+        profile = profiles[name]
+        LlmCall.objects.create(
+            profile=profile,
+            session=session,
+            message=messages[name],
+            role=profile.role,
+            purpose="analysis",
+            provider=profile.provider,
+            model=profile.model,
+            attempt=1,
+            status="ok",
+            input_tokens=call.tokens_in,
+            output_tokens=call.tokens_out,
+            cost_usd=None if call.cost is None else Decimal(call.cost),
+            latency_ms=call.latency,
+        )
+    DebateMessage.objects.filter(session=session).update(created_at=decision.at)
+    LlmCall.objects.filter(session=session).update(created_at=decision.at)
+    Outcome.objects.filter(consensus__session=session).update(created_at=decision.at, updated_at=decision.at)
+    DebateConsensus.objects.filter(session=session).update(created_at=decision.at)
+
+
+DECISIONS = [
+    Decision(  # D1, today: everyone's call was up, and it went up
+        "ACME",
+        NOW - dt.timedelta(hours=2),
+        {"gpt-bull": ("bullish", 0.8), "claude-bear": ("bearish", 0.6)},
+        "buy",
+        0.7,
+        ("win", "100", "110", "100", "0.1", False),
+        calls={
+            "gpt-bull": Call("0.01", 100, 50, 200),
+            "claude-bear": Call("0.02", 200, 100, 400),
+            "rules-judge-x": Call("0", 0, 0, 1),
+        },
+    ),
+    Decision(  # D2, three days ago: a sell that lost; escalated; one unpriced call
+        "BOLT",
+        NOW - dt.timedelta(days=3),
+        {"gpt-bull": ("bullish", 0.9), "claude-bear": ("bearish", 0.7)},
+        "sell",
+        0.6,
+        ("loss", "50", "55", "-50", "-0.1", False),
+        escalated=True,
+        calls={
+            "gpt-bull": Call("0.01", 100, 50, 300),
+            "claude-bear": Call(None, 200, 100, 500),
+            "rules-judge-x": Call("0", 0, 0, 1),
+        },
+    ),
+    Decision(  # D3, ten days ago: a hold that won (untraded: hypothetical)
+        "ACME",
+        NOW - dt.timedelta(days=10),
+        {"gpt-bull": ("bearish", 0.55), "claude-bear": ("bearish", 0.8)},
+        "hold",
+        0.5,
+        ("win", "100", "99", "0", "-0.01", True),
+        calls={"gpt-bull": Call("0.01", 100, 50, 100), "claude-bear": Call("0.02", 200, 100, 600)},
+    ),
+    Decision(  # D4, forty days ago: still pending
+        "ACME",
+        NOW - dt.timedelta(days=40),
+        {"gpt-bull": ("bullish", 0.6)},
+        "buy",
+        0.6,
+        None,
+        calls={"gpt-bull": Call("0.01", 100, 50, 100)},
+    ),
+]
+
+
+@pytest.fixture
+def fixture_board(arena):
+    profiles = _profiles(arena)
+    for decision in DECISIONS:
+        _build(arena, profiles, decision)
+    return profiles
+
+
+def _rows(**query):
+    board = leaderboard_rows(query=LeaderboardQuery(**query), now=NOW)
+    return board, {row.name: row for row in board.rows}
+
+
+# name, window/range, expected for gpt-bull:
+# (decisions, hits/directional, wins/settled, pnl, brier, conf, alpha pp, calls, tokens, cost, latency, esc)
+EXPECTED_BULL = {
+    "24h": (1, (1, 1), (1, 1), "100", 0.04, 0.8, 0.0, 1, 150, "0.01", 200.0, (0, 1)),
+    "7d": (2, (2, 2), (1, 2), "50", 0.025, 0.85, -20.0, 2, 300, "0.02", 250.0, (1, 2)),
+    "30d": (3, (3, 3), (2, 3), "50", (0.04 + 0.01 + 0.2025) / 3, 0.75, -19.0, 3, 450, "0.03", 200.0, (1, 3)),
+    "all": (
+        4,
+        (3, 3),
+        (2, 3),
+        "50",
+        (0.04 + 0.01 + 0.2025) / 3,
+        0.7125,
+        -19.0,
+        4,
+        600,
+        "0.04",
+        175.0,
+        (1, 4),
+    ),
+}
+
+
+@pytest.mark.parametrize("window", list(EXPECTED_BULL))
+def test_agent_numbers_for_each_window(fixture_board, window):
+    _board, rows = _rows(window=window)
+    bull = rows["gpt-bull"]
+    decisions, hits, wins, pnl, brier, conf, alpha, calls, tokens, cost, latency, esc = EXPECTED_BULL[window]
+    assert bull.decisions == decisions
+    assert (bull.hit_rate.value, bull.hit_rate.n) == (hits[0] / hits[1], hits[1])
+    assert (bull.win_rate.value, bull.win_rate.n) == (wins[0] / wins[1], wins[1])
+    assert bull.pnl_usd == Decimal(pnl)
+    assert bull.brier == pytest.approx(brier)
+    assert bull.avg_confidence == pytest.approx(conf)
+    assert bull.alpha_pp == pytest.approx(alpha)
+    assert bull.cost_per_alpha_usd is None  # alpha <= 0: undefined, not infinite
+    assert (bull.calls, bull.tokens, bull.cost_usd) == (calls, tokens, Decimal(cost))
+    assert bull.avg_latency_ms == pytest.approx(latency)
+    assert bull.cost_per_decision_usd == Decimal("0.01")
+    assert (bull.escalation_share.value, bull.escalation_share.n) == (esc[0] / esc[1], esc[1])
+    assert bull.hit_rate.low is not None and bull.hit_rate.low < bull.hit_rate.value <= bull.hit_rate.high
+    assert bull.not_distinguishable_from_baseline  # a handful of decisions never is
+
+
+def test_bear_and_judge_in_the_7d_window(fixture_board):
+    board, rows = _rows(window="7d")
+    bear, judge = rows["claude-bear"], rows["rules-judge-x"]
+    assert (bear.hit_rate.value, bear.hit_rate.n) == (0.0, 2)  # bearish twice, up twice
+    assert bear.brier == pytest.approx((0.36 + 0.49) / 2)
+    assert (bear.calls, bear.cost_usd, bear.unknown_cost_calls, bear.tokens) == (2, Decimal("0.02"), 1, 600)
+    assert (judge.hit_rate.value, judge.hit_rate.n) == (0.5, 2)  # buy then up: hit; sell then up: miss
+    assert judge.brier == pytest.approx((0.3**2 + 0.6**2) / 2)
+    assert judge.cost_usd == Decimal(0)
+    assert (board.baseline.decisions, board.baseline.buy_and_hold_hit_rate.value) == (2, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("filters", "names"),
+    [
+        ({"role": "bull"}, ["gpt-bull"]),
+        ({"provider": "anthropic"}, ["claude-bear"]),
+        ({"tier": "powerful"}, ["claude-bear"]),
+        ({"provider": "rules"}, ["rules-judge-x"]),
+        ({"role": "risk_manager"}, []),
+    ],
+)
+def test_profile_filters(fixture_board, filters, names):
+    _board, rows = _rows(window="7d", **filters)
+    assert sorted(rows) == names
+
+
+def test_symbol_filter(fixture_board):
+    board, rows = _rows(window="7d", symbol="BOLT")
+    bull = rows["gpt-bull"]
+    assert (bull.decisions, bull.hit_rate.n, bull.win_rate.value, bull.pnl_usd) == (1, 1, 0.0, Decimal(-50))
+    assert (bull.calls, bull.cost_usd) == (1, Decimal("0.01"))
+    assert board.baseline.decisions == 1
+
+
+def test_from_to_days(fixture_board):
+    day = (NOW - dt.timedelta(days=3)).date()
+    _board, rows = _rows(window=None, date_from=day, date_to=day)
+    assert rows["gpt-bull"].decisions == 1 and rows["gpt-bull"].pnl_usd == Decimal(-50)
+    _board, rows = _rows(window=None, date_from=(NOW - dt.timedelta(days=12)).date())
+    assert rows["gpt-bull"].decisions == 3
+    _board, rows = _rows(window=None, date_to=(NOW - dt.timedelta(days=11)).date())
+    assert rows["gpt-bull"].decisions == 1 and rows["gpt-bull"].win_rate.n == 0
+
+
+QUERIES = [{"window": w} for w in ("24h", "7d", "30d", "all")] + [
+    {"window": "7d", "role": "bull"},
+    {"window": "30d", "symbol": "ACME"},
+    {"window": "all", "tier": "powerful"},
+    {"window": None, "date_from": dt.date(2025, 6, 1), "date_to": dt.date(2025, 6, 12)},
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_rollup_answer_equals_the_raw_aggregation(fixture_board, query):
+    raw = leaderboard_rows(query=LeaderboardQuery(**query), now=NOW)
+    summary = leaderboard_rollup_refresh(now=NOW)
+    assert summary.complete_through == dt.date(2025, 6, 14)
+    assert LeaderboardDaily.objects.filter(profile__isnull=True).exists()
+    rolled = leaderboard_rows(query=LeaderboardQuery(**query), now=NOW)
+
+    assert rolled.rollup_through == dt.date(2025, 6, 14) and raw.rollup_through is None
+    assert [_flat(r) for r in rolled.rows] == [pytest.approx(_flat(r)) for r in raw.rows]
+    assert _flat(rolled.baseline) == pytest.approx(_flat(raw.baseline))
+
+
+def _flat(row) -> dict:
+    """A row as one flat dict (floats summed in another order differ in the last bits)."""
+    flat = {}
+    for key, value in dataclasses.asdict(row).items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = float(value) if isinstance(value, Decimal) else value
+    return {k: v for k, v in flat.items() if not isinstance(v, str) or k in ("name",)}
+
+
+def test_rollup_refresh_picks_up_later_settlements_and_is_idempotent(fixture_board):
+    leaderboard_rollup_refresh(now=NOW)
+    rows_before = LeaderboardDaily.objects.count()
+    pending = Outcome.objects.get(status="pending")
+    pending.status, pending.entry_price, pending.exit_price = "win", Decimal(100), Decimal(101)
+    pending.pnl_amount, pending.pnl_return = Decimal(10), Decimal("0.01")
+    pending.horizon_date, pending.settled_at = NOW.date(), NOW
+    pending.save()
+    Outcome.objects.filter(pk=pending.pk).update(updated_at=NOW + dt.timedelta(minutes=1))  # settled after it
+
+    summary = leaderboard_rollup_refresh(now=NOW + dt.timedelta(minutes=10))
+
+    assert summary.days == 1  # only the decision's day is rebuilt
+    assert LeaderboardDaily.objects.count() == rows_before
+    raw_state = leaderboard_rows(query=LeaderboardQuery(window="all"), now=NOW + dt.timedelta(minutes=10))
+    assert {r.name: r.win_rate.n for r in raw_state.rows}["gpt-bull"] == 4
+    assert leaderboard_rollup_refresh(now=NOW + dt.timedelta(minutes=20)).days == 0
+
+
+def test_trader_profiles_are_ranked_from_their_competition_decisions(traders, run_backtest):
+    run = run_backtest(traders=["steady", "bold"])
+    board = leaderboard_rows(query=LeaderboardQuery(kind="traders", window="all"))
+    rows = {r.name: r for r in board.rows}
+    assert set(rows) == {"steady", "bold"}
+    steady = rows["steady"]
+    assert steady.decisions == run.days_total - 1 and steady.role == "trader"
+    assert steady.calls == steady.decisions * 6  # five rules analysts and a judge, free
+    assert steady.cost_usd == Decimal(0) and steady.win_rate.n > 0
+
+
+# --- luck or skill ----------------------------------------------------------------------------------
+
+
+def _agent_track_record(arena, name, *, n, hit_share, seed):
+    """``n`` settled decisions on which the agent's call matched the move ``hit_share`` of the time."""
+    rng = random.Random(seed)
+    profile = AgentProfile.objects.create(
+        name=name, role=Role.TECHNICAL_ANALYST, provider=Provider.RULES, model="x"
+    )
+    judge = AgentProfile.objects.get(name="rules-judge")
+    account = trading_account_default_get()
+    sessions = DebateSession.objects.bulk_create(
+        [
+            DebateSession(symbol="ACME", as_of=NOW.date(), panel=arena, status=DebateStatus.COMPLETED)
+            for _ in range(n)
+        ]
+    )
+    consensuses = DebateConsensus.objects.bulk_create(
+        [
+            DebateConsensus(
+                session=s,
+                judge_profile=judge,
+                action="hold",
+                size=0,
+                confidence=0.5,
+                rationale="-",
+                agreement_rate=0.5,
+                valid_analysts=1,
+            )
+            for s in sessions
+        ]
+    )
+    messages, outcomes = [], []
+    hits = round(n * hit_share) if hit_share is not None else None
+    for i, consensus in enumerate(consensuses):
+        up = rng.random() < 0.5
+        coin = rng.random() < 0.5
+        bullish = coin if hits is None else (up if i < hits else not up)
+        messages.append(
+            DebateMessage(
+                session=consensus.session,
+                role=profile.role,
+                profile=profile,
+                stance="bullish" if bullish else "bearish",
+                confidence=0.6,
+                validation_status="valid",
+            )
+        )
+        outcomes.append(
+            Outcome(
+                consensus=consensus,
+                account=account,
+                horizon_bars=5,
+                status="flat",
+                hypothetical=True,
+                horizon_date=NOW.date(),
+                entry_price=Decimal(100),
+                exit_price=Decimal(101 if up else 99),
+                pnl_amount=Decimal(0),
+                pnl_return=Decimal(0),
+                settled_at=NOW,
+                basis="forward_return",
+            )
+        )
+    DebateMessage.objects.bulk_create(messages)
+    Outcome.objects.bulk_create(outcomes)
+    DebateMessage.objects.filter(profile=profile).update(created_at=NOW - dt.timedelta(hours=1))
+    DebateConsensus.objects.filter(pk__in=[c.pk for c in consensuses]).update(
+        created_at=NOW - dt.timedelta(hours=1)
+    )
+
+
+def test_a_coin_flip_agent_is_not_distinguishable_from_baseline_but_a_skilled_one_is(arena):
+    _agent_track_record(arena, "coin", n=400, hit_share=None, seed=1)
+    _agent_track_record(arena, "oracle", n=400, hit_share=0.9, seed=2)
+
+    _board, rows = _rows(window="24h")
+
+    coin, oracle = rows["coin"], rows["oracle"]
+    assert coin.hit_rate.n == 400 and 0.4 < coin.hit_rate.value < 0.6
+    assert coin.not_distinguishable_from_baseline and "not distinguishable" not in oracle.name
+    assert oracle.hit_rate.value == 0.9 and not oracle.not_distinguishable_from_baseline
+    assert oracle.rank < coin.rank  # default sort: the hit rate's lower bound
+
+
+def test_a_real_edge_needs_enough_decisions_to_show(arena):
+    _agent_track_record(arena, "edge-small", n=50, hit_share=0.62, seed=3)
+    _agent_track_record(arena, "edge-large", n=1000, hit_share=0.62, seed=4)
+
+    _board, rows = _rows(window="24h")
+
+    small, large = rows["edge-small"], rows["edge-large"]
+    assert small.hit_rate.value == pytest.approx(0.62) and large.hit_rate.value == pytest.approx(0.62)
+    assert (large.hit_rate.high - large.hit_rate.low) < (small.hit_rate.high - small.hit_rate.low) / 3
+    assert small.not_distinguishable_from_baseline
+    assert not large.not_distinguishable_from_baseline
+
+
+# --- API ------------------------------------------------------------------------------------------------
+
+
+def test_leaderboard_endpoint_is_staff_only(fixture_board, api_client, anon_client, staff_client):
+    assert anon_client.get("/api/admin/arena/leaderboard").status_code == 401
+    assert api_client.get("/api/admin/arena/leaderboard").status_code == 403
+    assert staff_client.get("/api/admin/arena/leaderboard/").status_code == 200
+
+
+def test_leaderboard_endpoint_sorts_pages_and_reports_intervals(fixture_board, staff_client):
+    response = staff_client.get("/api/admin/arena/leaderboard?window=all&sort=-calls&page_size=2")
+    body = response.json()
+    assert response.status_code == 200, body
+    assert body["count"] == 3 and body["next"] and body["previous"] is None
+    assert [r["name"] for r in body["results"]] == ["gpt-bull", "claude-bear"]  # 4 calls, then 3
+    top = body["results"][0]
+    assert top["rank"] == 1 and top["rank_label"] == "1 (not distinguishable from baseline)"
+    assert set(top["hit_rate"]) == {"value", "n", "low", "high"}
+    assert top["cost_per_alpha_usd"] is None
+    assert body["baseline"]["random_hit_rate"] == 0.5
+    second = staff_client.get(body["next"]).json()
+    assert [r["rank"] for r in second["results"]] == [3]
+    by_name = staff_client.get("/api/admin/arena/leaderboard?window=all&sort=name").json()
+    assert [r["name"] for r in by_name["results"]] == ["claude-bear", "gpt-bull", "rules-judge-x"]
+    ranged = staff_client.get(
+        "/api/admin/arena/leaderboard?from=2025-06-01&to=2025-06-30&kind=traders"
+    ).json()
+    assert ranged["results"] == [] and ranged["start"].startswith("2025-06-01")
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("window=1y", "window"),
+        ("from=2025-13-01", "from"),
+        ("from=2025-06-10&to=2025-06-01", "to"),
+        ("window=7d&from=2025-06-01", "window"),
+        ("kind=robots", "kind"),
+        ("sort=bogus", "sort"),
+        ("sort=-", "sort"),
+        ("page_size=0", "page_size"),
+        ("page_size=501", "page_size"),
+        ("page=0", "page"),
+        ("role=cook", "role"),
+        ("provider=acme-ai", "provider"),
+        ("tier=gold", "tier"),
+        ("symbol=%24%24", "symbol"),
+        ("kind=traders&role=bull", "role"),
+        ("colour=blue", "colour"),
+    ],
+)
+def test_leaderboard_bad_parameters_are_400(staff_client, query, field):
+    response = staff_client.get(f"/api/admin/arena/leaderboard?{query}")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["extra"]["fields"]
+
+
+def test_leaderboard_page_past_the_end_is_404(fixture_board, staff_client):
+    assert staff_client.get("/api/admin/arena/leaderboard?page=9").status_code == 404
+
+
+def test_backfilled_history_needs_a_full_rebuild(fixture_board, arena):
+    leaderboard_rollup_refresh(now=NOW)
+    backfill = Decision(
+        "CYAN",
+        NOW - dt.timedelta(days=5),
+        {"gpt-bull": ("bullish", 0.7)},
+        "buy",
+        0.6,
+        ("win", "10", "11", "5", "0.1", False),
+        calls={"gpt-bull": Call("0.5", 1, 1, 1)},
+    )
+    _build(arena, fixture_board, backfill)
+    later = NOW + dt.timedelta(minutes=10)
+    query = LeaderboardQuery(window="30d")
+
+    leaderboard_rollup_refresh(now=later)  # written "in the past": the watermark cannot see it
+    stale = {r.name: r for r in leaderboard_rows(query=query, now=later).rows}["gpt-bull"]
+    out = StringIO()
+    call_command("leaderboard_refresh", "--full", stdout=out)
+    rebuilt = {r.name: r for r in leaderboard_rows(query=query, now=later).rows}["gpt-bull"]
+
+    assert stale.decisions == 3 and stale.cost_usd == Decimal("0.03")
+    assert rebuilt.decisions == 4 and rebuilt.cost_usd == Decimal("0.53")
+    assert "rebuilt" in out.getvalue()
+
+
+def test_the_api_reuses_a_page_for_the_cache_period(fixture_board, arena, staff_client, settings):
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 86_400
+    first = staff_client.get("/api/admin/arena/leaderboard?window=all").json()
+    _build(arena, fixture_board, Decision("FLUX", dt.datetime.now(tz=dt.UTC), {}, "hold", 0.5, None))
+    cached = staff_client.get("/api/admin/arena/leaderboard?window=all").json()
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 0
+    fresh = staff_client.get("/api/admin/arena/leaderboard?window=all").json()
+
+    assert cached == first
+    assert fresh["computed_at"] != first["computed_at"]
+    assert fresh["baseline"]["decisions"] == first["baseline"]["decisions"] + 1
