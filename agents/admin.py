@@ -1,12 +1,18 @@
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from agents.models import AgentProfile, BudgetReservation, BudgetWindow, Panel, PanelSeat, ProfileFallback
 from agents.panel_services import SeatInput, panel_seats_validate
+from agents.services import check_summary, profile_duplicate, profiles_check, profiles_set_active
+from arena_project.errors import ArenaError
+
+TEST_CALL_LIMIT = 20  # profiles per "test call" (each is a real, billed provider call)
+TEST_CALL_TIMEOUT_S = 20.0
 
 
 class ProfileFallbackInline(admin.TabularInline):
@@ -47,6 +53,49 @@ class AgentProfileAdmin(admin.ModelAdmin):
             {"fields": ["budget_usd", "budget_period", "price_input_per_mtok", "price_output_per_mtok"]},
         ),
     ]
+    actions = ["activate", "deactivate", "duplicate", "test_call"]
+
+    @admin.action(description="Activate selected profiles", permissions=["change"])
+    def activate(self, request: HttpRequest, queryset: QuerySet[AgentProfile]) -> None:
+        changed = profiles_set_active(profiles=queryset, active=True)
+        self.message_user(request, f"Activated {changed} profile(s).", messages.SUCCESS)
+
+    @admin.action(description="Deactivate selected profiles", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[AgentProfile]) -> None:
+        changed = profiles_set_active(profiles=queryset, active=False)
+        self.message_user(request, f"Deactivated {changed} profile(s).", messages.SUCCESS)
+
+    @admin.action(description="Duplicate selected profiles (inactive copies)", permissions=["add"])
+    def duplicate(self, request: HttpRequest, queryset: QuerySet[AgentProfile]) -> None:
+        for profile in queryset.order_by("name"):
+            try:
+                copy = profile_duplicate(profile=profile)
+            except (ArenaError, ValidationError) as exc:
+                self.message_user(
+                    request, f"{profile.name}: not duplicated: {self._reason(exc)}", messages.ERROR
+                )
+            else:
+                self.message_user(
+                    request, f"{profile.name}: copied as {copy.name} (inactive).", messages.SUCCESS
+                )
+
+    @admin.action(
+        description="Test call: one tiny structured call per selected profile", permissions=["change"]
+    )
+    def test_call(self, request: HttpRequest, queryset: QuerySet[AgentProfile]) -> None:
+        profiles = list(queryset.order_by("name")[: TEST_CALL_LIMIT + 1])
+        if len(profiles) > TEST_CALL_LIMIT:
+            self.message_user(
+                request, f"Select at most {TEST_CALL_LIMIT} profiles for a test call.", messages.ERROR
+            )
+            return
+        for result in profiles_check(profiles=profiles, timeout_s=TEST_CALL_TIMEOUT_S):
+            level = messages.SUCCESS if result.valid else messages.ERROR
+            self.message_user(request, check_summary(result), level)
+
+    @staticmethod
+    def _reason(exc: Exception) -> str:
+        return "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
 
 
 class _ReadOnly:

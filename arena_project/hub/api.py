@@ -36,10 +36,13 @@ class PeriodOutputSerializer(serializers.Serializer):
     escalated = serializers.IntegerField()
     pass_rate = serializers.FloatField(allow_null=True, help_text="completed / (completed + failed)")
     escalation_rate = serializers.FloatField(allow_null=True, help_text="escalated / completed")
-    cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
-    calls = serializers.IntegerField()
-    calls_source = serializers.CharField(help_text="What a call counts until the LLM call ledger exists.")
-    tokens = serializers.IntegerField(allow_null=True, help_text="Null until the LLM call ledger exists.")
+    cost_usd = serializers.DecimalField(
+        max_digits=20, decimal_places=10, help_text="Known spend of the period's LLM calls (the ledger)."
+    )
+    unpriced_calls = serializers.IntegerField(help_text="LLM calls whose cost is unknown (not in cost_usd).")
+    calls = serializers.IntegerField(help_text="LLM calls (every attempt, health checks included).")
+    calls_source = serializers.CharField(help_text="What a call counts.")
+    tokens = serializers.IntegerField(allow_null=True, help_text="Input + output tokens of those calls.")
 
 
 class HistogramOutputSerializer(serializers.Serializer):
@@ -183,17 +186,21 @@ class CostLineOutputSerializer(serializers.Serializer):
     calls = serializers.IntegerField()
     input_tokens = serializers.IntegerField(allow_null=True)
     output_tokens = serializers.IntegerField(allow_null=True)
-    cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6, allow_null=True)
+    cost_usd = serializers.DecimalField(max_digits=20, decimal_places=10, allow_null=True)
     latency_ms = serializers.IntegerField()
+    failed_attempts = serializers.IntegerField(help_text="Ledger attempts that did not succeed.")
 
 
 class CostBreakdownOutputSerializer(serializers.Serializer):
     per_agent = CostLineOutputSerializer(many=True)
     per_round = CostLineOutputSerializer(many=True)
+    unattributed = CostLineOutputSerializer(
+        allow_null=True, help_text="Ledger calls of the session linked to no answer."
+    )
     tools_latency_ms = serializers.IntegerField()
-    total_cost_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
-    cost_known = serializers.BooleanField(help_text="False when some answer's cost is unknown.")
-    tokens_known = serializers.BooleanField()
+    total_cost_usd = serializers.DecimalField(max_digits=20, decimal_places=10)
+    cost_known = serializers.BooleanField(help_text="False when some call's cost is unknown.")
+    tokens_known = serializers.BooleanField(help_text="True when the session has LLM call ledger rows.")
 
 
 class TimelineEntryOutputSerializer(serializers.Serializer):

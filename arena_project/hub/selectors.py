@@ -3,9 +3,10 @@
 Aggregation happens in SQL (``aggregate``/``annotate`` with filtered counts), and each function
 states how many queries it runs, so a page's query count stays flat however many rows there are.
 
-Calls and tokens: until the LLM call ledger (``debates.LlmCall``) is installed, a "call" is an
-agent's answer (a ``DebateMessage``) and tokens are unknown (``None``, shown as a dash). The two
-places that change when the ledger lands are :func:`_calls_in_periods` and :func:`debate_cost_breakdown`.
+Calls, tokens and spend come from the LLM call ledger (``debates.LlmCall``: one row per attempt,
+retries, repairs and health checks included), so the overview counts what was actually sent and
+paid for. A ledger row's ``cost_usd`` is ``NULL`` when unknown; totals then carry how many calls
+are unpriced instead of pretending they cost nothing.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from debates.models import (
     DebateMessage,
     DebateSession,
     DebateStatus,
+    LlmCall,
     ToolCall,
     ValidationStatus,
 )
@@ -51,7 +53,7 @@ from debates.selectors import debate_session_detail_qs, debate_session_list
 
 ZERO = Decimal(0)
 ACTIVE_STATUSES = (DebateStatus.QUEUED, DebateStatus.RUNNING)
-CALLS_SOURCE = "agent answers"  # what "calls" counts until the LLM call ledger is installed
+CALLS_SOURCE = "LLM calls"  # "calls" counts ledger rows (every attempt), not answers
 
 
 # --- overview ---------------------------------------------------------------------------------
@@ -59,7 +61,11 @@ CALLS_SOURCE = "agent answers"  # what "calls" counts until the LLM call ledger 
 
 @dataclass(frozen=True)
 class PeriodStats:
-    """What the arena did in one period: debates by outcome, cost, calls and tokens."""
+    """What the arena did in one period: debates by outcome, and the ledger's calls, tokens and spend.
+
+    ``cost_usd`` is the known spend of the period's LLM calls; ``unpriced_calls`` counts the calls
+    whose cost is unknown (so a total is never silently low).
+    """
 
     key: str
     label: str
@@ -72,6 +78,7 @@ class PeriodStats:
     cost_usd: Decimal
     calls: int
     tokens: int | None
+    unpriced_calls: int = 0
     calls_source: str = CALLS_SOURCE
 
     @property
@@ -98,7 +105,7 @@ def period_starts(now: dt.datetime | None = None) -> list[tuple[str, str, dt.dat
 
 
 def overview_periods(*, now: dt.datetime | None = None) -> list[PeriodStats]:
-    """Stats for today and this week. Two queries: one over sessions, one over calls."""
+    """Stats for today and this week. Two queries: one over sessions, one over the call ledger."""
     periods = period_starts(now)
     earliest = min(since for _, _, since in periods)
     aggregates: dict[str, Any] = {}
@@ -110,11 +117,6 @@ def overview_periods(*, now: dt.datetime | None = None) -> list[PeriodStats]:
             f"{key}_failed": Count("id", filter=recent & Q(status=DebateStatus.FAILED)),
             f"{key}_active": Count("id", filter=recent & Q(status__in=ACTIVE_STATUSES)),
             f"{key}_escalated": Count("id", filter=recent & Q(consensus__escalated=True)),
-            f"{key}_cost": Coalesce(
-                Sum("total_cost_usd", filter=recent),
-                Value(ZERO),
-                output_field=DecimalField(max_digits=14, decimal_places=6),
-            ),
         }
     row = DebateSession.objects.filter(created_at__gte=earliest).aggregate(**aggregates)
     calls = _calls_in_periods(periods, earliest)
@@ -128,9 +130,10 @@ def overview_periods(*, now: dt.datetime | None = None) -> list[PeriodStats]:
             failed=row[f"{key}_failed"],
             active=row[f"{key}_active"],
             escalated=row[f"{key}_escalated"],
-            cost_usd=row[f"{key}_cost"],
-            calls=calls[key],
-            tokens=None,
+            cost_usd=calls[f"{key}_cost"],
+            calls=calls[f"{key}_calls"],
+            tokens=calls[f"{key}_tokens"],
+            unpriced_calls=calls[f"{key}_unpriced"],
         )
         for key, label, since in periods
     ]
@@ -138,10 +141,25 @@ def overview_periods(*, now: dt.datetime | None = None) -> list[PeriodStats]:
 
 def _calls_in_periods(
     periods: Sequence[tuple[str, str, dt.datetime]], earliest: dt.datetime
-) -> dict[str, int]:
-    """Agent answers per period, by the time they were recorded (one query)."""
-    aggregates = {key: Count("id", filter=Q(created_at__gte=since)) for key, _, since in periods}
-    return DebateMessage.objects.filter(created_at__gte=earliest).aggregate(**aggregates)
+) -> dict[str, Any]:
+    """Ledger calls, tokens (input + output), known spend and unpriced calls per period (one query).
+
+    Every attempt counts, whatever its purpose (analysis, judge, repair, health check): each was
+    sent to a provider. Tokens a provider did not report count as 0 here.
+    """
+    aggregates: dict[str, Any] = {}
+    money = DecimalField(max_digits=20, decimal_places=10)
+    for key, _, since in periods:
+        recent = Q(created_at__gte=since)
+        aggregates |= {
+            f"{key}_calls": Count("id", filter=recent),
+            f"{key}_tokens": Coalesce(
+                Sum(Coalesce("input_tokens", 0) + Coalesce("output_tokens", 0), filter=recent), 0
+            ),
+            f"{key}_cost": Coalesce(Sum("cost_usd", filter=recent), Value(ZERO), output_field=money),
+            f"{key}_unpriced": Count("id", filter=recent & Q(cost_usd__isnull=True)),
+        }
+    return LlmCall.objects.filter(created_at__gte=earliest).aggregate(**aggregates)
 
 
 def recent_debates() -> QuerySet[DebateSession]:
@@ -238,7 +256,7 @@ def daily_costs(*, days: int = 14, now: dt.datetime | None = None) -> list[Daily
 
 
 def hub_debate_get(*, session_id: int) -> DebateSession:
-    """One session with messages (and profiles), tool calls, consensus and judge: four queries.
+    """One session with rounds, messages (profiles, ledger rows), tools, consensus, judge: 5 queries.
 
     Raises NotFoundError when there is no such session.
     """
@@ -252,7 +270,7 @@ def hub_debate_get(*, session_id: int) -> DebateSession:
 
 @dataclass
 class CostLine:
-    """Cost and time of one agent's answer, or the total of a group of them."""
+    """Cost, tokens and time of one agent's answer (all its attempts), or of a group of answers."""
 
     label: str
     round: int | None
@@ -264,6 +282,7 @@ class CostLine:
     output_tokens: int | None
     cost_usd: Decimal | None
     latency_ms: int
+    failed_attempts: int = 0
 
 
 @dataclass
@@ -274,20 +293,73 @@ class CostBreakdown:
     total_cost_usd: Decimal = ZERO
     cost_known: bool = True
     tokens_known: bool = False
+    unattributed: CostLine | None = None
+
+
+def _ledger_by_message(session: DebateSession) -> dict[int | None, dict[str, Any]]:
+    """The session's ledger summed per message in SQL (one query): attempts, tokens, cost, latency.
+
+    Key ``None`` holds attempts linked to the session but to no answer (a call whose result was
+    thrown away). ``unpriced`` counts attempts with an unknown cost, ``unreported`` those without
+    token counts.
+    """
+    rows = (
+        LlmCall.objects.filter(session=session)
+        .order_by()
+        .values("message_id")
+        .annotate(
+            calls=Count("id"),
+            tokens_in=Sum("input_tokens"),
+            tokens_out=Sum("output_tokens"),
+            cost=Sum("cost_usd"),
+            unpriced=Count("id", filter=Q(cost_usd__isnull=True)),
+            unreported=Count("id", filter=Q(input_tokens__isnull=True)),
+            failed=Count("id", filter=~Q(status__in=_GOOD_STATUSES)),
+            latency=Sum("latency_ms"),
+        )
+    )
+    return {row["message_id"]: dict(row) for row in rows}
+
+
+_GOOD_STATUSES = ("ok", "repaired")
+
+
+def _ledger_line(label: str, message: DebateMessage | None, row: dict[str, Any]) -> CostLine:
+    priced = row["unpriced"] == 0
+    reported = row["unreported"] == 0
+    return CostLine(
+        label=label,
+        round=message.round if message else None,
+        role=message.role if message else "",
+        profile=message.profile.name if message else "",
+        tier=message.profile.tier if message else "",
+        calls=row["calls"],
+        input_tokens=row["tokens_in"] if reported else None,
+        output_tokens=row["tokens_out"] if reported else None,
+        cost_usd=(row["cost"] or ZERO) if priced else None,
+        latency_ms=row["latency"] or 0,
+        failed_attempts=row["failed"],
+    )
 
 
 def debate_cost_breakdown(session: DebateSession) -> CostBreakdown:
-    """Cost, tokens and latency per agent and per round, from the session's prefetched answers.
+    """Calls, tokens, cost and latency per agent and per round, from the LLM call ledger.
 
-    No query of its own: it reads ``session.messages`` and ``session.tool_calls`` as loaded by
-    :func:`hub_debate_get`. A ``None`` cost on an answer means "unknown", and makes totals unknown-aware.
+    One query (the ledger summed per message in SQL); the answers come from the session's prefetched
+    messages (:func:`hub_debate_get`). An answer with no ledger rows (recorded before the ledger
+    existed) falls back to its own cost and latency, with tokens unknown. A ``None`` cost means
+    "unknown" and makes the totals say so.
     """
-    breakdown = CostBreakdown()
-    rounds: dict[int, list[DebateMessage]] = defaultdict(list)
-    for message in session.messages.all():
-        rounds[message.round].append(message)
-        breakdown.per_agent.append(
-            CostLine(
+    ledger = _ledger_by_message(session)
+    breakdown = CostBreakdown(tokens_known=bool(ledger))
+    rounds: dict[int, list[CostLine]] = defaultdict(list)
+    messages = list(session.messages.all())
+    for message in messages:
+        row = ledger.get(message.pk)
+        if row is not None:
+            line = _ledger_line(message.get_role_display(), message, row)
+        else:
+            line = CostLine(
                 label=message.get_role_display(),
                 round=message.round,
                 role=message.role,
@@ -299,37 +371,47 @@ def debate_cost_breakdown(session: DebateSession) -> CostBreakdown:
                 cost_usd=message.cost_usd,
                 latency_ms=message.latency_ms,
             )
-        )
-        if message.cost_usd is None:
-            breakdown.cost_known = False
-    for round_no, messages in sorted(rounds.items()):
-        costs = [m.cost_usd for m in messages]
-        breakdown.per_round.append(
-            CostLine(
-                label=f"Round {round_no}",
-                round=round_no,
-                role="",
-                profile="",
-                tier="",
-                calls=len(messages),
-                input_tokens=None,
-                output_tokens=None,
-                cost_usd=sum((c for c in costs if c is not None), ZERO),
-                # analysts answer in parallel and the judge after them: a round lasts its slowest
-                # analyst plus its judge
-                latency_ms=_round_wall_time(messages),
-            )
-        )
-    breakdown.total_cost_usd = sum(
-        (line.cost_usd for line in breakdown.per_round if line.cost_usd is not None), ZERO
+        breakdown.per_agent.append(line)
+        rounds[message.round].append(line)
+    for round_no, lines in sorted(rounds.items()):
+        breakdown.per_round.append(_sum_lines(f"Round {round_no}", round_no, lines))
+    if None in ledger:
+        breakdown.unattributed = _ledger_line("Not linked to an answer", None, ledger[None])
+    # the total is every known cost (an answer's priced attempts count even when another is unpriced)
+    fallback = [m.cost_usd for m in messages if m.pk not in ledger]
+    breakdown.total_cost_usd = sum((row["cost"] or ZERO for row in ledger.values()), ZERO) + sum(
+        (c for c in fallback if c is not None), ZERO
     )
+    breakdown.cost_known = None not in fallback and all(row["unpriced"] == 0 for row in ledger.values())
     breakdown.tools_latency_ms = sum(call.latency_ms for call in session.tool_calls.all())
     return breakdown
 
 
-def _round_wall_time(messages: Iterable[DebateMessage]) -> int:
-    analysts = [m.latency_ms for m in messages if m.role != Role.JUDGE]
-    judges = [m.latency_ms for m in messages if m.role == Role.JUDGE]
+def _sum_lines(label: str, round_no: int, lines: list[CostLine]) -> CostLine:
+    """A round's total: calls, tokens and known cost summed; wall time = slowest analyst + judge."""
+    ins = [line.input_tokens for line in lines]
+    outs = [line.output_tokens for line in lines]
+    costs = [line.cost_usd for line in lines]
+    return CostLine(
+        label=label,
+        round=round_no,
+        role="",
+        profile="",
+        tier="",
+        calls=sum(line.calls for line in lines),
+        input_tokens=None if None in ins else sum(i for i in ins if i is not None),
+        output_tokens=None if None in outs else sum(o for o in outs if o is not None),
+        cost_usd=None if None in costs else sum((c for c in costs if c is not None), ZERO),
+        # analysts answer in parallel and the judge after them: a round lasts its slowest
+        # analyst plus its judge
+        latency_ms=_round_wall_time(lines),
+        failed_attempts=sum(line.failed_attempts for line in lines),
+    )
+
+
+def _round_wall_time(lines: Iterable[CostLine]) -> int:
+    analysts = [line.latency_ms for line in lines if line.role != Role.JUDGE]
+    judges = [line.latency_ms for line in lines if line.role == Role.JUDGE]
     return max(analysts, default=0) + sum(judges)
 
 
@@ -343,11 +425,13 @@ class TimelineEntry:
 
 
 def debate_timeline(session: DebateSession) -> list[TimelineEntry]:
-    """The order of a debate's calls, reconstructed from what the coordinator does.
+    """The order of a debate's calls: tools, then each round's analysts in parallel, then its judge.
 
-    The tool calls run one after another; then each round's analysts run in parallel; then its judge.
-    Start times are therefore derived from recorded latencies, not clocked; the page says so.
-    No query of its own (reads the prefetched rows).
+    Each answer is drawn as its ledger attempts one after another (a retry or a repair after the
+    failed attempt, in its own colour), each as long as the provider took. Start times are derived
+    from recorded latencies, not clocked (the ledger stores when a call was recorded, not when it
+    started); the page says so. No query of its own: messages, their ledger rows and the tool calls
+    are prefetched by :func:`hub_debate_get`.
     """
     entries: list[TimelineEntry] = []
     clock = 0
@@ -362,20 +446,47 @@ def debate_timeline(session: DebateSession) -> list[TimelineEntry]:
     for message in session.messages.all():
         rounds[message.round].append(message)
     for round_no, messages in sorted(rounds.items()):
-        analysts = [m for m in messages if m.role != Role.JUDGE]
         kind = "analyst" if round_no == 1 else "escalation"
-        for m in analysts:
-            detail = f"{m.profile.name}, {m.get_validation_status_display()}"
-            entries.append(
-                TimelineEntry(f"R{round_no} {m.get_role_display()}", kind, clock, m.latency_ms, detail)
-            )
-        clock += max((m.latency_ms for m in analysts), default=0)
+        slowest = 0
+        for m in messages:
+            if m.role != Role.JUDGE:
+                label = f"R{round_no} {m.get_role_display()}"
+                slowest = max(slowest, _answer_entries(entries, m, label, kind, clock))
+        clock += slowest
         for m in messages:
             if m.role == Role.JUDGE:
-                detail = f"{m.profile.name}, {m.get_validation_status_display()}"
-                entries.append(TimelineEntry(f"R{round_no} Judge", "judge", clock, m.latency_ms, detail))
-                clock += m.latency_ms
+                clock += _answer_entries(entries, m, f"R{round_no} Judge", "judge", clock)
     return entries
+
+
+def _answer_entries(
+    entries: list[TimelineEntry],
+    message: DebateMessage,
+    label: str,
+    kind: str,
+    start: int,
+) -> int:
+    """Append one answer's spans (one per ledger attempt, or one for the answer); return its length."""
+    detail = f"{message.profile.name}, {message.get_validation_status_display()}"
+    tries = list(message.llm_calls.all())
+    if not tries:
+        entries.append(TimelineEntry(label, kind, start, message.latency_ms, detail))
+        return message.latency_ms
+    clock = start
+    for t in tries:
+        span_kind = kind if t.status in _GOOD_STATUSES else "failed"
+        suffix = "" if len(tries) == 1 else f" #{t.attempt}"
+        entries.append(
+            TimelineEntry(
+                f"{label}{suffix}",
+                span_kind,
+                clock,
+                t.latency_ms,
+                f"{message.profile.name}, {t.purpose} attempt {t.attempt}: {t.status}",
+            )
+        )
+        clock += t.latency_ms
+    return clock - start
 
 
 # --- strategies -------------------------------------------------------------------------------

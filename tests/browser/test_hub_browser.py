@@ -46,6 +46,11 @@ def test_pages_from_sign_in_to_run_details(page: Page, live_server, operator, de
     details.locator("summary").click()
     expect(details.locator("pre")).to_contain_text('"bars"')
     expect(page.locator("svg.chart-timeline")).to_be_visible()
+    # the outcomes app's trade, in its own layout: intent, risk checks, broker order
+    expect(page.locator("#section-trade #trade-intent")).to_be_visible()
+    expect(page.locator("#section-trade #trade-risk li").first).to_contain_text("pass")
+    expect(page.locator("#section-trade #trade-order")).to_be_visible()
+    expect(page.locator("#costs th", has_text="Tokens in/out").first).to_be_visible()
     shot(page, "run-details", doc=True)
 
     for path, heading, marker in [
@@ -178,3 +183,28 @@ def test_unknown_debate_gets_a_message_not_a_traceback(
         "error: Failed to load resource: the server responded with a status of 404 (Not Found)"
     ]
     console_errors.clear()
+
+
+def test_profile_admin_actions_test_call_and_duplicate(
+    page: Page, live_server, operator, arena, console_errors
+):
+    base = live_server.url
+    login(page, base)
+    page.goto(f"{base}/admin/agents/agentprofile/?q=rules-bull")
+    page.locator("tr", has_text="rules-bull").locator("input.action-select").first.check()
+    page.locator("select[name=action]").select_option("test_call")
+    page.locator("button[name=index]").click()
+    # (the admin's stylesheet capitalises the first letter of a message)
+    expect(page.locator("ul.messagelist li.success")).to_contain_text(
+        re.compile(r"rules-bull \(rules/", re.I)
+    )
+    expect(page.locator("ul.messagelist li.success")).to_contain_text(" ms, ")
+    shot(page, "admin-test-call")
+
+    page.locator("tr", has_text="rules-bull").locator("input.action-select").first.check()
+    page.locator("select[name=action]").select_option("duplicate")
+    page.locator("button[name=index]").click()
+    expect(page.locator("ul.messagelist li.success")).to_contain_text(
+        "copied as rules-bull (copy) (inactive)"
+    )
+    console_errors.check()

@@ -18,6 +18,9 @@ from debates.models import (
     DebateMessage,
     DebateSession,
     DebateStatus,
+    LlmCall,
+    LlmCallPurpose,
+    LlmCallStatus,
     ToolCall,
     ValidationStatus,
 )
@@ -42,8 +45,13 @@ def make_debates(
     rounds: int = 1,
     symbol: str = "ACME",
     reasoning: str = "Momentum is positive.",
+    ledger: bool = True,
 ) -> list[DebateSession]:
-    """``n`` sessions of one kind, with their answers, tool calls and (when completed) consensus."""
+    """``n`` sessions of one kind, with their answers, tool calls and (when completed) consensus.
+
+    With ``ledger`` each answer also gets one LLM call ledger row (attempt 1, ok, 1000 tokens in and
+    200 out, the answer's cost and latency), as the debate service writes them.
+    """
     now = timezone.now()
     finished = status in (DebateStatus.COMPLETED, DebateStatus.FAILED)
     sessions = DebateSession.objects.bulk_create(
@@ -70,6 +78,9 @@ def make_debates(
     judge = seat_profiles(panel, PanelStage.JUDGE)[Role.JUDGE]
     escalation = seat_profiles(panel, PanelStage.ESCALATION)
     messages, calls, consensuses = [], [], []
+    judges = rounds if status == DebateStatus.COMPLETED else rounds - 1
+    # the answers' (and ledger rows') costs add up to the session's total, as the service records them
+    each = cost / (len(ANALYST_ROLES) * rounds + judges)
     for session in sessions:
         if status == DebateStatus.QUEUED:
             continue
@@ -101,7 +112,7 @@ def make_debates(
                         key_risks=["gap risk"],
                         validation_status=ValidationStatus.VALID,
                         latency_ms=100 + 10 * round_no,
-                        cost_usd=cost / 12,
+                        cost_usd=each,
                     )
                 )
             if status == DebateStatus.COMPLETED or round_no < rounds:
@@ -115,7 +126,7 @@ def make_debates(
                         reasoning="Buy a little.",
                         validation_status=ValidationStatus.VALID,
                         latency_ms=200,
-                        cost_usd=cost / 12,
+                        cost_usd=each,
                     )
                 )
         if status == DebateStatus.COMPLETED:
@@ -144,4 +155,37 @@ def make_debates(
     ToolCall.objects.bulk_create(calls)
     DebateMessage.objects.bulk_create(messages)
     DebateConsensus.objects.bulk_create(consensuses)
+    if ledger:
+        LlmCall.objects.bulk_create(ledger_rows(messages))
+        if created_at is not None:  # the calls were made when the debate ran
+            LlmCall.objects.filter(session__in=sessions).update(created_at=created_at)
     return sessions
+
+
+def ledger_rows(messages: list[DebateMessage], *, tokens: tuple[int, int] = (1000, 200)) -> list[LlmCall]:
+    """One successful ledger attempt per answer, with the answer's cost and latency."""
+    rows = []
+    for m in messages:
+        purpose = (
+            LlmCallPurpose.JUDGE
+            if m.role == Role.JUDGE
+            else (LlmCallPurpose.ANALYSIS if m.round == 1 else LlmCallPurpose.ESCALATION)
+        )
+        rows.append(
+            LlmCall(
+                profile=m.profile,
+                session_id=m.session_id,
+                message=m,
+                role=m.role,
+                purpose=purpose,
+                provider=m.profile.provider,
+                model=m.profile.model,
+                attempt=1,
+                status=LlmCallStatus.OK,
+                input_tokens=tokens[0],
+                output_tokens=tokens[1],
+                cost_usd=m.cost_usd,
+                latency_ms=m.latency_ms,
+            )
+        )
+    return rows

@@ -23,10 +23,13 @@ def test_overview_api_matches_the_page(arena, staff_api, hub_client, django_asse
     today = body["periods"][0]
     assert today["key"] == "today"
     assert (today["debates"], today["completed"], today["active"], today["escalated"]) == (3, 2, 1, 2)
-    assert Decimal(today["cost_usd"]) == Decimal("1")
+    # the ledger's spend: both completed debates and what the running one has spent so far
+    assert Decimal(today["cost_usd"]) == pytest.approx(Decimal("1.0123"), abs=Decimal("1e-8"))
+    assert today["unpriced_calls"] == 0
     assert today["pass_rate"] == 1.0
-    assert today["tokens"] is None
-    assert today["calls_source"] == "agent answers"
+    assert today["calls"] == 2 * 6 + 5
+    assert today["tokens"] == (2 * 6 + 5) * 1200
+    assert today["calls_source"] == "LLM calls"
     assert body["agreement_histogram"]["counts"][7] == 2
     assert len(body["agreement_histogram"]["edges"]) == 11
     assert len(body["daily"]) == 14
@@ -80,11 +83,14 @@ def test_runs_api_page_out_of_range_is_a_404(arena, staff_api):
 
 def test_run_detail_api_has_breakdown_and_timeline(arena, staff_api, django_assert_max_num_queries):
     (session,) = make_debates(arena, 1, rounds=2, cost=Decimal("1.2"), escalated=True)
-    with django_assert_max_num_queries(6):
+    # session, user, the debate (5), the ledger summed per answer, the outcomes "trade" section (2)
+    with django_assert_max_num_queries(10):
         body = staff_api.get(f"/api/admin/arena/runs/{session.pk}").json()
     assert len(body["messages"]) == 12
     assert Decimal(body["cost_breakdown"]["total_cost_usd"]) == Decimal("1.2")
     assert [r["label"] for r in body["cost_breakdown"]["per_round"]] == ["Round 1", "Round 2"]
+    assert [r["input_tokens"] for r in body["cost_breakdown"]["per_round"]] == [6000, 6000]
+    assert body["cost_breakdown"]["unattributed"] is None
     assert body["timeline"][0] == {
         "label": "get_bars #1",
         "kind": "tool",

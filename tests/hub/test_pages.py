@@ -27,11 +27,14 @@ def test_overview_shows_recent_debates_stats_and_charts(arena, hub_client):
     html = response.content.decode()
     today = response.context["periods"][0]
     assert (today.debates, today.completed, today.failed, today.active) == (5, 3, 1, 1)
-    assert today.cost_usd == Decimal("1.75")
+    # the ledger: finished debates plus the running one's calls (10 decimals: PostgreSQL rounds thirds)
+    assert today.cost_usd == pytest.approx(Decimal("1.7623"), abs=Decimal("1e-8"))
     assert today.pass_rate == 0.75
     assert today.escalation_rate == 1.0
     assert today.calls == 3 * 6 + 5 + 5  # completed: 5 analysts + judge; failed and running: analysts only
-    assert "$1.75" in html
+    assert today.tokens == today.calls * 1200
+    assert "$1.76" in html
+    assert "33.6k" in html or "33,600" in html  # tokens
     assert "75%" in html  # pass rate
     assert 'class="chart chart-histogram"' in html
     assert "Cost per day" in html
@@ -133,7 +136,8 @@ def test_run_details_shows_escalation_rounds_triggers_and_cost(
     arena, hub_client, django_assert_max_num_queries
 ):
     (session,) = make_debates(arena, 1, rounds=2, escalated=True, cost=Decimal("1.2"))
-    with django_assert_max_num_queries(7):
+    # session, user, the debate (5), the ledger summed per answer, the outcomes "trade" section (2)
+    with django_assert_max_num_queries(10):
         response = hub_client.get(f"/hub/debates/{session.pk}/")
     html = response.content.decode()
     assert "Round 2" in html
@@ -141,7 +145,9 @@ def test_run_details_shows_escalation_rounds_triggers_and_cost(
     assert "escalated" in html
     breakdown = response.context["breakdown"]
     assert [line.calls for line in breakdown.per_round] == [6, 6]
-    assert breakdown.total_cost_usd == Decimal("1.2") / 12 * 12
+    assert breakdown.total_cost_usd == Decimal("1.2")
+    assert breakdown.tokens_known
+    assert [line.input_tokens for line in breakdown.per_round] == [6000, 6000]
     # Round wall time: slowest analyst plus the judge.
     assert [line.latency_ms for line in breakdown.per_round] == [110 + 200, 120 + 200]
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from arena_project.hub import selectors
-from debates.models import DebateConsensus, DebateMessage, DebateSession, DebateStatus
+from debates.models import DebateConsensus, DebateMessage, DebateSession, DebateStatus, LlmCall
 from tests.hub.factories import make_debates
 
 pytestmark = pytest.mark.django_db
@@ -39,13 +39,13 @@ def test_overview_periods_split_today_from_this_week(arena, django_assert_num_qu
     with django_assert_num_queries(2):
         today, week = selectors.overview_periods(now=NOW)
     assert (today.debates, today.completed, today.failed, today.escalated) == (3, 2, 1, 2)
-    assert today.cost_usd == Decimal("0.25")
+    assert today.cost_usd == pytest.approx(Decimal("0.25"), abs=Decimal("1e-8"))  # 10 decimals on PostgreSQL
     assert today.pass_rate == pytest.approx(2 / 3)
     assert today.escalation_rate == 1.0
     assert today.calls == 2 * 6 + 5
-    assert today.tokens is None
+    assert today.tokens == (2 * 6 + 5) * 1200
     assert (week.debates, week.completed, week.failed) == (6, 5, 1)
-    assert week.cost_usd == Decimal("3.25")
+    assert week.cost_usd == pytest.approx(Decimal("3.25"), abs=Decimal("1e-8"))
     assert week.escalation_rate == pytest.approx(2 / 5)
     assert week.calls == 5 * 6 + 5
 
@@ -93,7 +93,8 @@ def test_active_debates_count_answers_so_far(arena, django_assert_num_queries):
 
 def test_hub_debate_get_and_not_found(arena, django_assert_num_queries):
     (session,) = make_debates(arena, 1, rounds=2, escalated=True)
-    with django_assert_num_queries(3):
+    # session (+consensus, judge), rounds, messages, their ledger rows, tools
+    with django_assert_num_queries(5):
         got = selectors.hub_debate_get(session_id=session.pk)
         assert got.consensus.judge_profile.name == "rules-judge"
         assert len(got.messages.all()) == 12
@@ -105,7 +106,7 @@ def test_hub_debate_get_and_not_found(arena, django_assert_num_queries):
 def test_cost_breakdown_and_timeline_follow_the_coordinator(arena, django_assert_num_queries):
     (session,) = make_debates(arena, 1, rounds=2, cost=Decimal("1.2"))
     session = selectors.hub_debate_get(session_id=session.pk)
-    with django_assert_num_queries(0):
+    with django_assert_num_queries(1):  # the ledger summed per answer; the timeline reads prefetched rows
         breakdown = selectors.debate_cost_breakdown(session)
         timeline = selectors.debate_timeline(session)
     assert len(breakdown.per_agent) == 12
@@ -124,15 +125,92 @@ def test_cost_breakdown_and_timeline_follow_the_coordinator(arena, django_assert
 
 def test_cost_breakdown_marks_unknown_cost(arena):
     (session,) = make_debates(arena, 1)
-    DebateMessage.objects.filter(session=session, role="bull").update(cost_usd=None)
+    LlmCall.objects.filter(session=session, role="bull").update(cost_usd=None)
     breakdown = selectors.debate_cost_breakdown(selectors.hub_debate_get(session_id=session.pk))
     assert not breakdown.cost_known
     assert breakdown.per_agent[0].cost_usd is None
+    assert breakdown.per_round[0].cost_usd is None
+
+
+def test_cost_breakdown_sums_retries_and_unlinked_calls_from_the_ledger(arena):
+    (session,) = make_debates(arena, 1, cost=Decimal("0.6"))
+    bull = DebateMessage.objects.get(session=session, role="bull")
+    first = LlmCall.objects.get(message=bull)
+    # the bull's first try timed out (unpriced, no tokens), the second (the answer) succeeded
+    LlmCall.objects.filter(pk=first.pk).update(attempt=2)
+    timeout = LlmCall.objects.create(
+        profile=bull.profile,
+        session=session,
+        message=bull,
+        role="bull",
+        purpose="analysis",
+        provider="rules",
+        model="rules",
+        attempt=1,
+        status="timeout",
+        latency_ms=500,
+    )
+    LlmCall.objects.create(  # a repair call whose answer was thrown away
+        profile=bull.profile,
+        session=session,
+        role="bull",
+        purpose="repair",
+        provider="rules",
+        model="rules",
+        attempt=3,
+        status="ok",
+        input_tokens=10,
+        output_tokens=5,
+        cost_usd=Decimal("0.001"),
+        latency_ms=7,
+    )
+    loaded = selectors.hub_debate_get(session_id=session.pk)
+    breakdown = selectors.debate_cost_breakdown(loaded)
+    line = breakdown.per_agent[0]
+    assert (line.role, line.calls, line.failed_attempts) == ("bull", 2, 1)
+    assert line.latency_ms == 500 + bull.latency_ms
+    assert line.cost_usd is None and line.input_tokens is None  # the timeout's cost and tokens are unknown
+    assert not breakdown.cost_known
+    assert breakdown.unattributed is not None
+    assert (breakdown.unattributed.calls, breakdown.unattributed.input_tokens) == (1, 10)
+    # every known cost counts: the bull's priced second attempt and the unlinked repair
+    assert breakdown.total_cost_usd == Decimal("0.6") + Decimal("0.001")
+    spans = [e for e in selectors.debate_timeline(loaded) if e.label.startswith("R1 Bull")]
+    assert [(e.label, e.kind, e.duration_ms) for e in spans] == [
+        ("R1 Bull #1", "failed", 500),
+        ("R1 Bull #2", "analyst", bull.latency_ms),
+    ]
+    assert spans[1].start_ms == spans[0].start_ms + 500
+    assert timeout.pk  # recorded
+
+
+def test_cost_breakdown_without_ledger_rows_falls_back_to_the_answers(arena):
+    (session,) = make_debates(arena, 1, cost=Decimal("0.6"), ledger=False)
+    breakdown = selectors.debate_cost_breakdown(selectors.hub_debate_get(session_id=session.pk))
+    assert not breakdown.tokens_known
+    assert breakdown.total_cost_usd == Decimal("0.6")
+    assert breakdown.per_agent[0].input_tokens is None
 
 
 def test_panel_policy_lists_policy_fields_only(arena):
     labels = [label for label, _, _ in selectors.panel_policy(arena)]
-    assert labels == ["Call timeout s", "Deadline s", "Quorum"]
+    assert labels == [
+        "Call timeout s",
+        "Deadline s",
+        "Quorum",
+        "Escalate on low agreement",
+        "Agreement threshold",
+        "Escalate on low confidence",
+        "Confidence measure",
+        "Confidence threshold",
+        "Escalate on high risk",
+        "Escalate on quorum shortfall",
+        "Escalate on low judge confidence",
+        "Judge confidence threshold",
+        "Escalation scope",
+        "Low confidence floor",
+        "Escalation switches judge",
+    ]  # the coordinator's escalation policy appears without any hub change; name, seats etc. do not
 
 
 def test_panel_results_aggregate_without_multiplying(arena, django_assert_num_queries):

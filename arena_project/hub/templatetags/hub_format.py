@@ -97,3 +97,31 @@ def _cell(value: Any) -> SafeString:
     if value is None or value == "":
         return format_html("{}", formatting.MISSING)
     return format_html("{}", value)
+
+
+@register.filter
+def sign_class(value: Any) -> str:
+    """``ok`` for a gain, ``bad`` for a loss, empty for zero or nothing (a PnL's colour)."""
+    number = formatting._decimal(value)
+    if number is None or number == 0:
+        return ""
+    return "ok" if number > 0 else "bad"
+
+
+@register.filter
+def when(value: Any) -> str:
+    """An ISO timestamp from a serialized section, readable: ``2025-06-02 14:30:05`` (UTC offset dropped)."""
+    if not value:
+        return formatting.MISSING
+    text = str(value).replace("T", " ")
+    return text[:19]
+
+
+@register.filter
+def qty(value: Any) -> str:
+    """A share quantity without trailing zeros (``90.00000000`` -> ``90``, ``0.50`` -> ``0.5``)."""
+    number = formatting._decimal(value)
+    if number is None:
+        return formatting.MISSING
+    text = f"{number:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
