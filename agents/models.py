@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -252,27 +253,167 @@ class PanelStage(models.TextChoices):
     ESCALATION_JUDGE = "escalation_judge", "Escalation judge"
 
 
+class EscalationScope(models.TextChoices):
+    DISSENTERS = "dissenters", "Disagreeing, low-confidence or failed roles"
+    PANEL = "panel", "The whole panel"
+    NONE = "none", "No analysts (switch the judge only)"
+
+
+class ConfidenceMeasure(models.TextChoices):
+    MEAN = "mean", "Mean confidence"
+    WEIGHTED = "weighted", "Confidence-weighted mean (sum c^2 / sum c)"
+
+
+#: The policy fields of a panel, in the order forms and the API show them.
+PANEL_POLICY_FIELDS: tuple[str, ...] = (
+    "escalate_on_low_agreement",
+    "agreement_threshold",
+    "escalate_on_low_confidence",
+    "confidence_measure",
+    "confidence_threshold",
+    "escalate_on_high_risk",
+    "escalate_on_quorum_shortfall",
+    "escalate_on_low_judge_confidence",
+    "judge_confidence_threshold",
+    "escalation_scope",
+    "low_confidence_floor",
+    "escalation_switches_judge",
+)
+
+_THRESHOLDS = ("agreement_threshold", "confidence_threshold", "judge_confidence_threshold")
+_UNIT = [MinValueValidator(0.0), MaxValueValidator(1.0)]
+
+
 class Panel(TimeStampedModel):
-    """Who debates: a profile per analyst role for the cheap round, escalation seats and the judge."""
+    """Who debates, and the policy: limits, escalation triggers and what an escalation reruns.
+
+    Every trigger has its own switch and threshold and fires when its value is strictly below the
+    threshold (docs/coordinator.md). A panel with every switch off never escalates: that is the
+    default, so a panel behaves as it did before it had a policy until someone turns one on.
+    """
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     is_default = models.BooleanField(default=False)
-    call_timeout_s = models.FloatField(default=30.0, validators=[MinValueValidator(0.1)])
-    deadline_s = models.FloatField(default=120.0, validators=[MinValueValidator(0.1)])
-    quorum = models.PositiveSmallIntegerField(default=3, help_text="Minimum valid analyst outputs.")
+    call_timeout_s = models.FloatField(
+        default=30.0, validators=[MinValueValidator(0.1)], help_text="Per-call timeout, seconds."
+    )
+    deadline_s = models.FloatField(
+        default=120.0,
+        validators=[MinValueValidator(0.1)],
+        help_text="The whole debate, escalation included, must end within this many seconds.",
+    )
+    quorum = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1)], help_text="Minimum valid analyst outputs."
+    )
+
+    escalate_on_low_agreement = models.BooleanField(
+        default=False, help_text="Escalate when the agreement rate is below the agreement threshold."
+    )
+    agreement_threshold = models.FloatField(default=0.6, validators=_UNIT)
+    escalate_on_low_confidence = models.BooleanField(
+        default=False, help_text="Escalate when the analysts' confidence measure is below its threshold."
+    )
+    confidence_measure = models.CharField(
+        max_length=16, choices=ConfidenceMeasure, default=ConfidenceMeasure.MEAN
+    )
+    confidence_threshold = models.FloatField(default=0.5, validators=_UNIT)
+    escalate_on_high_risk = models.BooleanField(
+        default=False, help_text="Escalate when the risk manager flags high risk."
+    )
+    escalate_on_quorum_shortfall = models.BooleanField(
+        default=False,
+        help_text="Escalate (instead of failing) when fewer analysts than the quorum gave a valid answer.",
+    )
+    escalate_on_low_judge_confidence = models.BooleanField(
+        default=False,
+        help_text="Escalate when the first-round judge's confidence is below its threshold "
+        "(or it gave no valid decision).",
+    )
+    judge_confidence_threshold = models.FloatField(default=0.3, validators=_UNIT)
+    escalation_scope = models.CharField(
+        max_length=16,
+        choices=EscalationScope,
+        default=EscalationScope.DISSENTERS,
+        help_text="Which analyst roles an escalation reruns with their escalation profiles.",
+    )
+    low_confidence_floor = models.FloatField(
+        default=0.3,
+        validators=_UNIT,
+        help_text="With the 'dissenters' scope, a role answering below this confidence is rerun too.",
+    )
+    escalation_switches_judge = models.BooleanField(
+        default=True, help_text="An escalated debate is decided by the escalation judge."
+    )
 
     class Meta:
         ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["is_default"], condition=Q(is_default=True), name="panel_one_default"
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="panel_one_default",
+                violation_error_message="Another panel is the default already; unset it there first.",
             ),
             models.CheckConstraint(condition=Q(quorum__lte=5), name="panel_quorum_lte_5"),
+            models.CheckConstraint(condition=Q(quorum__gte=1), name="panel_quorum_gte_1"),
+            models.CheckConstraint(condition=Q(call_timeout_s__gt=0), name="panel_call_timeout_gt_0"),
+            models.CheckConstraint(
+                condition=Q(deadline_s__gte=F("call_timeout_s")), name="panel_deadline_gte_call_timeout"
+            ),
+            *(
+                models.CheckConstraint(
+                    condition=Q(**{f"{name}__gte": 0.0, f"{name}__lte": 1.0}), name=f"panel_{name}_0_1"
+                )
+                for name in (*_THRESHOLDS, "low_confidence_floor")
+            ),
+            models.CheckConstraint(
+                condition=Q(escalation_scope__in=EscalationScope.values), name="panel_escalation_scope_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence_measure__in=ConfidenceMeasure.values),
+                name="panel_confidence_measure_valid",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def escalates(self) -> bool:
+        """Whether any trigger is switched on."""
+        return any(
+            (
+                self.escalate_on_low_agreement,
+                self.escalate_on_low_confidence,
+                self.escalate_on_high_risk,
+                self.escalate_on_quorum_shortfall,
+                self.escalate_on_low_judge_confidence,
+            )
+        )
+
+    def clean(self) -> None:
+        """Rules between fields (seat-dependent rules live in agents.panel_services)."""
+        errors: dict[str, str] = {}
+        if self.call_timeout_s and self.deadline_s and self.deadline_s < self.call_timeout_s:
+            errors["deadline_s"] = "The debate deadline must be at least the per-call timeout."
+        task_timeout = settings.Q_CLUSTER.get("timeout")
+        if task_timeout and self.deadline_s and self.deadline_s >= task_timeout:
+            errors["deadline_s"] = (
+                f"The debate deadline must be shorter than the worker's task timeout ({task_timeout} s, "
+                "ARENA_Q_TIMEOUT), or the worker is killed mid-debate."
+            )
+        if (
+            self.escalates
+            and self.escalation_scope == EscalationScope.NONE
+            and not self.escalation_switches_judge
+        ):
+            errors["escalation_scope"] = (
+                "With scope 'none' and no judge switch an escalation would change nothing: "
+                "choose a scope, switch the judge, or turn the triggers off."
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class PanelSeat(models.Model):

@@ -2,20 +2,69 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from agents.models import ANALYST_ROLES, AgentProfile, Panel, PanelSeat, PanelStage, ProfileFallback, Role
+from agents.models import (
+    ANALYST_ROLES,
+    PANEL_POLICY_FIELDS,
+    AgentProfile,
+    ConfidenceMeasure,
+    EscalationScope,
+    Mode,
+    Panel,
+    PanelSeat,
+    PanelStage,
+    ProfileFallback,
+    Role,
+)
 from agents.providers.base import ProfileSpec
 from agents.validation import fallback_chain
 from arena_project.errors import NotFoundError
 
 
 @dataclass(frozen=True)
+class PanelPolicy:
+    """A panel's escalation policy as plain data (the coordinator, replays and simulators use it).
+
+    Field meanings are those of :class:`agents.models.Panel`; every switch defaults to off.
+    """
+
+    escalate_on_low_agreement: bool = False
+    agreement_threshold: float = 0.6
+    escalate_on_low_confidence: bool = False
+    confidence_measure: str = ConfidenceMeasure.MEAN
+    confidence_threshold: float = 0.5
+    escalate_on_high_risk: bool = False
+    escalate_on_quorum_shortfall: bool = False
+    escalate_on_low_judge_confidence: bool = False
+    judge_confidence_threshold: float = 0.3
+    escalation_scope: str = EscalationScope.DISSENTERS
+    low_confidence_floor: float = 0.3
+    escalation_switches_judge: bool = True
+
+    @classmethod
+    def from_panel(cls, panel: Panel) -> PanelPolicy:
+        return cls(**{name: getattr(panel, name) for name in PANEL_POLICY_FIELDS})
+
+    def replace(self, **changes: Any) -> PanelPolicy:
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class PanelPlan:
-    """A panel resolved into immutable profile snapshots, ready for a debate."""
+    """A panel resolved into immutable profile snapshots, ready for a debate.
+
+    ``analysts`` and ``judge`` are the first round; an escalation-only profile never appears there,
+    even if its mode changed after it was seated (``skipped`` says which seats were left out, why).
+    """
 
     panel_id: int
     name: str
@@ -26,6 +75,11 @@ class PanelPlan:
     call_timeout_s: float
     deadline_s: float
     quorum: int
+    policy: PanelPolicy = field(default_factory=PanelPolicy)
+    skipped: tuple[str, ...] = ()
+
+    def replace(self, **changes: Any) -> PanelPlan:
+        return dataclasses.replace(self, **changes)
 
 
 def panel_get(*, name: str | None = None) -> Panel:
@@ -39,16 +93,45 @@ def panel_get(*, name: str | None = None) -> Panel:
 
 
 def panel_plan_get(*, panel_id: int) -> PanelPlan:
-    """One query for the panel and every seated profile; inactive profiles are left out."""
-    seats = list(
-        PanelSeat.objects.filter(panel_id=panel_id, profile__active=True).select_related("panel", "profile")
-    )
+    """The plan of panel ``panel_id``: one query for the panel and every seated profile."""
+    seats = list(PanelSeat.objects.filter(panel_id=panel_id).select_related("panel", "profile"))
     panel = seats[0].panel if seats else Panel.objects.get(pk=panel_id)
+    return _plan(panel, seats)
+
+
+def panel_plan_build(*, panel: Panel) -> PanelPlan:
+    """The plan of an already loaded panel: one query for its seats and their profiles."""
+    return _plan(panel, list(PanelSeat.objects.filter(panel=panel).select_related("profile")))
+
+
+def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
+    """Resolve seats into profile snapshots.
+
+    Inactive profiles are left out, and so is an escalation-only profile in a first-round seat
+    (seat validation refuses that, but a profile's mode can change after it was seated).
+    """
     by_stage: dict[str, dict[str, ProfileSpec]] = {stage: {} for stage in PanelStage.values}
     order = {role: i for i, role in enumerate((*ANALYST_ROLES, Role.JUDGE))}
-    specs = profile_specs_resolve([seat.profile for seat in seats])
+    skipped: list[str] = []
+    kept: list[PanelSeat] = []
     for seat in sorted(seats, key=lambda s: order[s.role]):
-        by_stage[seat.stage][seat.role] = specs[seat.profile.pk]
+        first_round = seat.stage in (PanelStage.ANALYST, PanelStage.JUDGE)
+        if not seat.profile.active:
+            skipped.append(f"{seat.stage}/{seat.role}: profile {seat.profile.name} is inactive")
+        elif first_round and seat.profile.mode == Mode.ESCALATION_ONLY:
+            skipped.append(f"{seat.stage}/{seat.role}: profile {seat.profile.name} is escalation-only")
+        else:
+            kept.append(seat)
+    specs = profile_specs_resolve([seat.profile for seat in kept])
+    first_round_specs = [
+        specs[s.profile.pk] for s in kept if s.stage in (PanelStage.ANALYST, PanelStage.JUDGE)
+    ]
+    barred = _escalation_only_ids(first_round_specs)
+    for seat in kept:
+        spec = specs[seat.profile.pk]
+        if seat.stage in (PanelStage.ANALYST, PanelStage.JUDGE) and barred:
+            spec = _without(spec, barred)
+        by_stage[seat.stage][seat.role] = spec
     return PanelPlan(
         panel_id=panel.pk,
         name=panel.name,
@@ -59,7 +142,43 @@ def panel_plan_get(*, panel_id: int) -> PanelPlan:
         call_timeout_s=panel.call_timeout_s,
         deadline_s=panel.deadline_s,
         quorum=panel.quorum,
+        policy=PanelPolicy.from_panel(panel),
+        skipped=tuple(skipped),
     )
+
+
+def _escalation_only_ids(specs: list[ProfileSpec]) -> set[int]:
+    """Escalation-only profiles among the fallbacks and repair profiles of first-round seats (one
+    query, and none at all when no seat has a fallback or a repair profile)."""
+    linked = {f.id for spec in specs for f in spec.fallbacks} | {s.repair.id for s in specs if s.repair}
+    if not linked:
+        return set()
+    return set(
+        AgentProfile.objects.filter(pk__in=linked, mode=Mode.ESCALATION_ONLY).values_list("pk", flat=True)
+    )
+
+
+def _without(spec: ProfileSpec, barred: set[int]) -> ProfileSpec:
+    """``spec`` with no escalation-only fallback or repair profile: the first round stays cheap."""
+    return dataclasses.replace(
+        spec,
+        fallbacks=tuple(f for f in spec.fallbacks if f.id not in barred),
+        repair=spec.repair if spec.repair is None or spec.repair.id not in barred else None,
+    )
+
+
+def panel_list() -> QuerySet[Panel]:
+    """Panels by name with their seats and seated profiles (two queries in all)."""
+    return Panel.objects.order_by("name", "id").prefetch_related(
+        Prefetch("seats", queryset=PanelSeat.objects.select_related("profile").order_by("stage", "role"))
+    )
+
+
+def panel_by_id_get(*, panel_id: int) -> Panel:
+    panel = panel_list().filter(pk=panel_id).first()
+    if panel is None:
+        raise NotFoundError(f"No panel {panel_id}.")
+    return panel
 
 
 def profile_specs_resolve(profiles: Iterable[AgentProfile]) -> dict[int, ProfileSpec]:

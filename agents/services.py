@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from django.db import connection, models, transaction
 from django.db.models import ProtectedError
 
+from agents.gateway import AgentResult, check_profile
 from agents.models import (
     ANALYST_ROLES,
     AgentProfile,
@@ -19,6 +23,8 @@ from agents.models import (
     Role,
     Tier,
 )
+from agents.providers.base import ProfileSpec
+from agents.selectors import profile_specs_resolve
 from agents.validation import fallback_errors
 from arena_project.errors import ConflictError, InvalidInputError
 
@@ -217,3 +223,124 @@ def profile_delete(*, profile: AgentProfile) -> None:
         profile.delete()
     except ProtectedError as exc:  # a reference added since the check
         raise ConflictError(message.format(name=profile.name, what="new references")) from exc
+
+
+# --- admin actions: activate / deactivate, duplicate, test call -----------------------------------
+
+_COPY_FIELDS = [
+    "role",
+    "description",
+    "provider",
+    "model",
+    "tier",
+    "mode",
+    "budget_usd",
+    "budget_period",
+    "params",
+    "base_url",
+    "api_key_env",
+    "price_input_per_mtok",
+    "price_output_per_mtok",
+]
+
+
+def profiles_set_active(*, profiles: Iterable[AgentProfile], active: bool) -> int:
+    """Switch profiles on or off in one conditional UPDATE; returns how many actually changed."""
+    ids = [p.pk for p in profiles]
+    return AgentProfile.objects.filter(pk__in=ids).exclude(active=active).update(active=active)
+
+
+def _copy_name(name: str) -> str:
+    """``<name> (copy)``, or ``(copy 2)``, ``(copy 3)``... when that name is taken (max 100 chars)."""
+    base = f"{name[: 100 - len(' (copy 99)')]}"
+    candidate, n = f"{base} (copy)", 1
+    while AgentProfile.objects.filter(name=candidate).exists():
+        n += 1
+        candidate = f"{base} (copy {n})"
+    return candidate
+
+
+@transaction.atomic
+def profile_duplicate(*, profile: AgentProfile) -> AgentProfile:
+    """An inactive copy named ``<name> (copy)`` with the same settings, fallbacks and repair profile.
+
+    Inactive so that a copy never joins a panel's fallbacks or health checks before someone has
+    edited it. Validated like any new profile; nothing is written when it is refused.
+    """
+    _graph_lock()
+    source = AgentProfile.objects.select_related("repair_profile").get(pk=profile.pk)
+    fields = {name: getattr(source, name) for name in _COPY_FIELDS}
+    fallbacks = [
+        link.fallback.name for link in source.fallback_links.select_related("fallback").order_by("position")
+    ]
+    return profile_create(
+        name=_copy_name(source.name),
+        active=False,
+        fallbacks=fallbacks,
+        repair_profile=source.repair_profile.name if source.repair_profile else None,
+        **fields,
+    )
+
+
+CheckRecorder = Callable[[list[AgentResult]], None]
+_check_recorders: list[CheckRecorder] = []
+CHECK_CONCURRENCY = 8
+
+
+def register_check_recorder(recorder: CheckRecorder) -> None:
+    """Let an app to the right (debates: the LLM call ledger) record every health check's attempts."""
+    if recorder not in _check_recorders:
+        _check_recorders.append(recorder)
+
+
+async def _check_all(specs: list[ProfileSpec], timeout_s: float) -> list[AgentResult]:
+    gate = asyncio.Semaphore(CHECK_CONCURRENCY)
+
+    async def one(spec: ProfileSpec) -> AgentResult:
+        async with gate:
+            return await check_profile(spec, timeout_s=timeout_s)
+
+    return list(await asyncio.gather(*(one(spec) for spec in specs)))
+
+
+def profiles_check(*, profiles: list[AgentProfile], timeout_s: float = 20.0) -> list[AgentResult]:
+    """One tiny structured call per profile (in the given order, up to 8 at once), then recorded.
+
+    Shared by ``manage.py check_providers`` and the admin's "test call" action. Keys come from the
+    environment inside the gateway and never appear in a result (errors are redacted there).
+    """
+    if timeout_s <= 0:
+        raise InvalidInputError(
+            "timeout_s must be positive.", extra={"fields": {"timeout_s": ["Must be > 0."]}}
+        )
+    specs = profile_specs_resolve(profiles)
+    results = async_to_sync(_check_all)([specs[p.pk] for p in profiles], timeout_s)
+    with transaction.atomic():
+        for record in _check_recorders:
+            record(results)
+    return results
+
+
+def check_status(result: AgentResult) -> str:
+    """The status to report for a check: the result's, or its last attempt's when it failed."""
+    attempts = result.attempts
+    return result.status if not attempts or result.valid else attempts[-1].status
+
+
+def check_latency_ms(result: AgentResult) -> int:
+    """How long the check took: every attempt's latency added up."""
+    return sum(a.latency_ms for a in result.attempts) if result.attempts else result.latency_ms
+
+
+def check_summary(result: AgentResult) -> str:
+    """One line for an operator: profile, provider/model, status, latency, tokens, cost, error.
+
+    Built only from the result (the gateway redacts errors), so no key can appear in it.
+    """
+    spec = result.profile
+    cost = "cost unknown" if result.cost_usd is None else f"${result.cost_usd:.6f}"
+    line = (
+        f"{spec.name} ({spec.provider}/{spec.model}): {check_status(result)}, {check_latency_ms(result)} ms, "
+        f"{result.usage.input_tokens} in / {result.usage.output_tokens} out tokens, {cost}"
+    )
+    return f"{line} — {result.error[:200]}" if result.error and not result.valid else line

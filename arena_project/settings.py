@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "debates",
     "outcomes",
     "competition",
+    "arena_project.hub",
 ]
 
 MIDDLEWARE = [

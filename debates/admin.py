@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from debates.models import Bar, DebateConsensus, DebateMessage, DebateSession, Instrument, LlmCall, ToolCall
+from arena_project.errors import ArenaError
+from debates.models import (
+    Bar,
+    DebateConsensus,
+    DebateMessage,
+    DebateRound,
+    DebateSession,
+    Instrument,
+    LlmCall,
+    ToolCall,
+)
+from debates.services import debate_session_cancel
 
 
 class ReadOnlyAdminMixin:
@@ -68,6 +80,45 @@ class ToolCallInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
+def _triggers_text(fired: list[dict[str, Any]]) -> str:
+    return "; ".join(str(f.get("detail") or f.get("trigger")) for f in fired) or "—"
+
+
+class DebateRoundInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Per round: what it measured, which triggers fired, what escalated, its cost and latency."""
+
+    model = DebateRound
+    fields = (
+        "number",
+        "agreement_rate",
+        "mean_confidence",
+        "weighted_confidence",
+        "valid_analysts",
+        "high_risk",
+        "triggers",
+        "escalated",
+        "judge_profile",
+        "judge_switched",
+        "cost_usd",
+        "latency_ms",
+        "notes_text",
+    )
+    readonly_fields = fields
+    extra = 0
+
+    @admin.display(description="Triggers fired")
+    def triggers(self, obj: DebateRound) -> str:
+        return _triggers_text(obj.triggers_fired)
+
+    @admin.display(description="Escalated roles")
+    def escalated(self, obj: DebateRound) -> str:
+        return "; ".join(f"{r['role']} → {r['profile']} ({r['reason']})" for r in obj.escalated_roles) or "—"
+
+    @admin.display(description="Notes")
+    def notes_text(self, obj: DebateRound) -> str:
+        return "; ".join(obj.notes) or "—"
+
+
 class DebateConsensusInline(ReadOnlyAdminMixin, admin.StackedInline):
     model = DebateConsensus
     readonly_fields = (
@@ -78,6 +129,7 @@ class DebateConsensusInline(ReadOnlyAdminMixin, admin.StackedInline):
         "valid_analysts",
         "escalated",
         "triggers_fired",
+        "decided_in_round",
         "rationale",
         "risk_checks",
         "order_intent",
@@ -96,11 +148,12 @@ class DebateSessionAdmin(admin.ModelAdmin):
         "status",
         "panel",
         "consensus_action",
+        "escalated",
         "total_cost_usd",
         "requested_by",
         "created_at",
     ]
-    list_filter = ["status", "symbol", "panel"]
+    list_filter = ["status", "consensus__escalated", "symbol", "panel"]
     search_fields = ["symbol", "error"]
     date_hierarchy = "created_at"
     list_select_related = ["panel", "requested_by", "consensus"]
@@ -114,13 +167,15 @@ class DebateSessionAdmin(admin.ModelAdmin):
         "finished_at",
         "lease_expires_at",
         "attempts",
+        "cancel_requested_at",
         "error",
         "total_cost_usd",
         "unknown_cost_calls",
         "created_at",
         "updated_at",
     ]
-    inlines = [DebateConsensusInline, DebateMessageInline, ToolCallInline]
+    inlines = [DebateConsensusInline, DebateRoundInline, DebateMessageInline, ToolCallInline]
+    actions = ["cancel_debates"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # debates start through the API, the command or the hub, which validate and enqueue
@@ -129,6 +184,25 @@ class DebateSessionAdmin(admin.ModelAdmin):
     def consensus_action(self, obj: DebateSession) -> str:
         consensus = getattr(obj, "consensus", None)
         return f"{consensus.action} ({consensus.size:.2f})" if consensus else "—"
+
+    @admin.display(description="Escalated", boolean=True)
+    def escalated(self, obj: DebateSession) -> bool | None:
+        consensus = getattr(obj, "consensus", None)
+        return consensus.escalated if consensus else None
+
+    @admin.action(description="Cancel selected debates (queued now, running at their next safe point)")
+    def cancel_debates(self, request: HttpRequest, queryset: QuerySet[DebateSession]) -> None:
+        stopped, flagged, refused = 0, 0, []
+        for session_id in queryset.values_list("pk", flat=True):
+            try:
+                _session, now = debate_session_cancel(session_id=session_id, user=request.user)
+            except ArenaError as exc:
+                refused.append(f"#{session_id}: {exc.message}")
+                continue
+            stopped, flagged = stopped + now, flagged + (not now)
+        self.message_user(request, f"Cancelled {stopped}; asked {flagged} running debate(s) to stop.")
+        if refused:
+            self.message_user(request, " ".join(refused), level=messages.WARNING)
 
 
 @admin.register(DebateMessage)

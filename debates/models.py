@@ -98,6 +98,11 @@ class DebateSession(TimeStampedModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    cancel_requested_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set by a cancel request; the worker stops at its next safe point and ends cancelled.",
+    )
     error = models.TextField(blank=True)
     total_cost_usd = models.DecimalField(
         max_digits=12, decimal_places=6, default=0, help_text="Sum of the known costs of its LLM calls."
@@ -210,8 +215,13 @@ class DebateConsensus(TimeStampedModel):
     order_intent = models.JSONField(null=True, blank=True)
     agreement_rate = models.FloatField(validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
     valid_analysts = models.PositiveSmallIntegerField()
-    escalated = models.BooleanField(default=False)
-    triggers_fired = models.JSONField(default=list, blank=True)
+    escalated = models.BooleanField(default=False, help_text="A second (escalation) round ran.")
+    triggers_fired = models.JSONField(
+        default=list, blank=True, help_text="Names of the first-round triggers that fired."
+    )
+    decided_in_round = models.PositiveSmallIntegerField(
+        default=1, help_text="The round whose judge decided (2 after an escalation)."
+    )
 
     class Meta:
         verbose_name_plural = "debate consensuses"
@@ -230,6 +240,66 @@ class DebateConsensus(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.session_id}: {self.action} {self.size:.2f}"
+
+
+class DebateRound(TimeStampedModel):
+    """One round of a debate: what it measured, which triggers fired, what escalated, what it cost.
+
+    Round 1 is the cheap round; its ``triggers_fired`` are the ones that caused the escalation.
+    Round 2, when it ran, lists the roles it reran (``escalated_roles``, with the reason and the
+    profile used) and whether the judge switched; its ``triggers_fired`` are informational (what
+    would still fire on the merged panel; there is never a third round). Written with the final
+    state, in the same transaction.
+    """
+
+    session = models.ForeignKey(DebateSession, on_delete=models.CASCADE, related_name="rounds")
+    number = models.PositiveSmallIntegerField()
+    agreement_rate = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    mean_confidence = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    weighted_confidence = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    majority_stance = models.CharField(max_length=16, blank=True)
+    high_risk = models.BooleanField(default=False)
+    valid_analysts = models.PositiveSmallIntegerField(default=0)
+    calls = models.PositiveSmallIntegerField(default=0, help_text="Agent calls made in this round.")
+    triggers_fired = models.JSONField(default=list, blank=True)
+    escalated_roles = models.JSONField(default=list, blank=True)
+    judge_profile = models.ForeignKey(
+        AgentProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="judged_rounds"
+    )
+    judge_switched = models.BooleanField(default=False)
+    cost_usd = models.DecimalField(
+        max_digits=12, decimal_places=6, default=0, help_text="Known cost of this round's calls."
+    )
+    unknown_cost_calls = models.PositiveSmallIntegerField(
+        default=0, help_text="Attempts in this round whose cost is unknown (not in cost_usd)."
+    )
+    latency_ms = models.PositiveIntegerField(default=0)
+    notes = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["session", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "number"], name="debateround_unique_number"),
+            models.CheckConstraint(condition=Q(number__gte=1, number__lte=2), name="debateround_number_1_2"),
+            models.CheckConstraint(condition=Q(cost_usd__gte=0), name="debateround_cost_gte_0"),
+            models.CheckConstraint(
+                condition=Q(agreement_rate__isnull=True) | Q(agreement_rate__gte=0, agreement_rate__lte=1),
+                name="debateround_agreement_0_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(majority_stance__in=["", "bullish", "bearish", "neutral"]),
+                name="debateround_majority_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id} round {self.number}"
 
 
 class ToolCall(TimeStampedModel):

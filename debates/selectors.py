@@ -7,7 +7,16 @@ import datetime as dt
 from django.db.models import Count, Max, Min, Prefetch, QuerySet
 
 from arena_project.errors import NotFoundError
-from debates.models import Bar, DebateMessage, DebateSession, Instrument, LlmCall, Timeframe, ToolCall
+from debates.models import (
+    Bar,
+    DebateMessage,
+    DebateRound,
+    DebateSession,
+    Instrument,
+    LlmCall,
+    Timeframe,
+    ToolCall,
+)
 
 
 def debate_session_list() -> QuerySet[DebateSession]:
@@ -18,8 +27,9 @@ def debate_session_list() -> QuerySet[DebateSession]:
 
 
 def debate_session_detail_qs() -> QuerySet[DebateSession]:
-    """Sessions with messages (and their profiles), tool calls and the consensus, without N+1."""
+    """Sessions with rounds, messages (and their profiles), tool calls and the consensus, without N+1."""
     return debate_session_list().prefetch_related(
+        Prefetch("rounds", queryset=DebateRound.objects.select_related("judge_profile").order_by("number")),
         Prefetch(
             "messages", queryset=DebateMessage.objects.select_related("profile").order_by("round", "id")
         ),

@@ -5,39 +5,71 @@ The command, the django-q2 task, the API and the tests all go through these func
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django_q.tasks import async_task
+from pydantic import ValidationError as PydanticValidationError
 
-from agents.gateway import AgentResult
+from agents.gateway import AgentResult, CallAttempt
 from agents.models import Panel
-from agents.schemas import AnalystOutput, JudgeOutput
-from agents.selectors import panel_get, panel_plan_get
-from arena_project.errors import ConflictError, InvalidInputError, NotFoundError
-from debates.coordinator import ArenaCoordinator, DebateFailedError, DebateOutcome
-from debates.ledger import cost_summary, llm_calls_record, money
+from agents.providers.base import ProfileSpec, Usage
+from agents.schemas import AnalystOutput, JudgeOutput, MarketContext
+from agents.selectors import PanelPlan, panel_get, panel_plan_build
+from arena_project.errors import ArenaError, ConflictError, InvalidInputError, NotFoundError
+from debates.coordinator import (
+    ArenaCoordinator,
+    DebateCancelledError,
+    DebateFailedError,
+    DebateOutcome,
+    DebateSupersededError,
+    RoundOutcome,
+)
+from debates.ledger import cost_summary
 from debates.market.sources import AccountSource, MarketDataSource, account_source_for, get_source
 from debates.models import (
     Bar,
     DebateConsensus,
     DebateMessage,
+    DebateRound,
     DebateSession,
     DebateStatus,
     Instrument,
+    LlmCall,
     Timeframe,
     ToolCall,
     ValidationStatus,
 )
+from debates.recording import SessionRecorder, messages_save, tool_calls_save
+from debates.replay import recorded_lookback, recorded_router
 from debates.signals import consensus_created
 from debates.tools import ToolError, ToolRouter
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a worker's lease must outlive its debate's deadline (final write, slack for a slow database).
+LEASE_MARGIN_S = 30.0
+
+
+class DebateFinishedError(ConflictError):
+    code = "debate_finished"
+
+
+class DebateCancelForbiddenError(ArenaError):
+    code = "permission_denied"
+    http_status = 403
 
 
 def _debate_date(symbol: str, as_of: dt.date | None) -> dt.date:
@@ -93,7 +125,9 @@ def debate_session_create(
 def debate_session_claim(*, session_id: int, lease: dt.timedelta | None = None) -> bool:
     """Take a queued session, or a running one whose lease ran out (its worker died), for this worker.
 
-    One conditional UPDATE, so two deliveries of the same task can never both win.
+    One conditional UPDATE, so two deliveries of the same task can never both win. The attempt
+    counter it increments is the fencing token: the earlier worker, if it is still alive, finds the
+    number changed at its next write and stops (debates/recording.py).
     """
     lease = lease or dt.timedelta(seconds=settings.ARENA_DEBATE_LEASE_SECONDS)
     now = timezone.now()
@@ -104,7 +138,7 @@ def debate_session_claim(*, session_id: int, lease: dt.timedelta | None = None) 
         finished_at=None,
         lease_expires_at=now + lease,
         attempts=F("attempts") + 1,
-        error="",
+        updated_at=now,
     )
     return updated == 1
 
@@ -115,30 +149,155 @@ def debate_session_run(
     market: MarketDataSource | None = None,
     accounts: AccountSource | None = None,
 ) -> DebateSession:
-    """Run a claimed session end to end and persist its final state atomically.
+    """Run a claimed session end to end; its final state is written in one transaction.
 
-    The caller must have claimed the session (``debate_session_claim``). Anything left by an
-    earlier delivery that died mid-way is discarded first, so a retry restarts cleanly.
-    Returns the session, completed or failed (a debate failure is a result, not an exception).
+    The caller must have claimed the session (``debate_session_claim``). A retry after a worker
+    died resumes: it keeps the earlier attempt's recorded context and valid first-round answers
+    (when there are any) and discards everything else it wrote. Returns the session: completed,
+    failed (a debate failure is a result, not an exception), cancelled, or — when another worker
+    took it over meanwhile — whatever that worker made of it. Raises ConflictError for a session
+    that is not running.
     """
-    session = DebateSession.objects.get(pk=session_id)
-    if session.status != DebateStatus.RUNNING:
-        raise ConflictError(f"Debate {session_id} is {session.status}, not running; claim it first.")
-    if session.attempts > 1:
-        _discard_partial(session)
-    router = ToolRouter(market or get_source(), accounts or account_source_for(session))
-    coordinator = ArenaCoordinator(
-        panel_plan_get(panel_id=session.panel_id), lookback=settings.ARENA_DEBATE_LOOKBACK_BARS
-    )
+    prepared = _prepare(session_id, market, accounts)
+    if isinstance(prepared, DebateSession):
+        return prepared
     try:
-        outcome = coordinator.run(router, session.symbol, session.as_of)
+        outcome = prepared.debate()
     except (DebateFailedError, ToolError) as exc:
         outcome = DebateOutcome(failure=str(exc))
     except Exception as exc:  # a bug must still end the session, never leave it running
         logger.exception("debate %s crashed", session_id)
         outcome = DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
-    _persist(session, router.calls, outcome)
-    return session
+    prepared.finish(outcome)
+    return prepared.session
+
+
+def debate_sessions_run(*, session_ids: Sequence[int]) -> list[DebateSession]:
+    """Claim and run several sessions concurrently on one event loop: one worker, many debates.
+
+    Every agent call of every debate is an asyncio task on the same loop (no thread per debate or
+    per call); database work runs on this thread, one statement at a time. Sessions that cannot be
+    claimed (finished, or running on a live worker) are skipped. Returns the sessions it ran.
+    """
+    claimed = [i for i in session_ids if debate_session_claim(session_id=i)]
+
+    async def run_all() -> list[DebateSession]:
+        return list(await asyncio.gather(*(_session_arun(i) for i in claimed)))
+
+    return async_to_sync(run_all)()
+
+
+async def _session_arun(session_id: int) -> DebateSession:
+    """One claimed session on the caller's event loop (see :func:`debate_sessions_run`)."""
+    prepared = await sync_to_async(_prepare, thread_sensitive=True)(session_id, None, None)
+    if isinstance(prepared, DebateSession):
+        return prepared
+    try:
+        context = await sync_to_async(prepared.context, thread_sensitive=True)()
+        outcome = await prepared.coordinator.arun(context)
+    except (DebateFailedError, ToolError) as exc:
+        outcome = DebateOutcome(failure=str(exc))
+    except Exception as exc:  # a bug must still end the session, never leave it running
+        logger.exception("debate %s crashed", session_id)
+        outcome = DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
+    await sync_to_async(prepared.finish, thread_sensitive=True)(outcome)
+    return prepared.session
+
+
+def _prepare(
+    session_id: int, market: MarketDataSource | None, accounts: AccountSource | None
+) -> _Run | DebateSession:
+    """Load a running session and set up its attempt; a session with a cancel request is ended
+    cancelled here, before anything runs, and returned as it is."""
+    session = DebateSession.objects.select_related("panel").get(pk=session_id)
+    if session.status != DebateStatus.RUNNING:
+        raise ConflictError(f"Debate {session_id} is {session.status}, not running; claim it first.")
+    attempt = session.attempts
+    if session.cancel_requested_at is not None:
+        _persist(session, attempt=attempt, outcome=DebateOutcome(interrupted="cancelled"), calls=[])
+        return session
+    plan = panel_plan_build(panel=session.panel)
+    _lease_cover(session, attempt=attempt, deadline_s=plan.deadline_s)
+    prior = _attempt_resume(session, plan) if attempt > 1 else _Resume()
+    live = ToolRouter(market or get_source(), accounts or account_source_for(session))
+    return _Run(session, plan, attempt, prior, live)
+
+
+class _Run:
+    """One attempt's coordinator, router and recorder; resumes on an earlier attempt's recording.
+
+    When the recording cannot serve the context (a changed tool, a corrupt row), the attempt
+    discards it and the carried-over answers and starts from scratch on live data.
+    """
+
+    def __init__(
+        self, session: DebateSession, plan: PanelPlan, attempt: int, prior: _Resume, live: ToolRouter
+    ) -> None:
+        self.session, self.plan, self.attempt, self.prior, self.live = session, plan, attempt, prior, live
+        resuming = bool(prior.calls)
+        self.router = recorded_router(prior.calls) if resuming else live
+        lookback = recorded_lookback(prior.calls) if resuming else settings.ARENA_DEBATE_LOOKBACK_BARS
+        self.recorder = self._recorder(calls_written=resuming)
+        self.coordinator = self._coordinator(lookback)
+
+    def _recorder(self, *, calls_written: bool) -> SessionRecorder:
+        return SessionRecorder(
+            self.session,
+            attempt=self.attempt,
+            router=self.router,
+            written=set(self.prior.results),
+            tool_calls_written=calls_written,
+        )
+
+    def _coordinator(self, lookback: int) -> ArenaCoordinator:
+        return ArenaCoordinator(
+            self.plan,
+            lookback=lookback,
+            observer=self.recorder,
+            session_id=self.session.pk,
+            prior=self.prior.results,
+        )
+
+    def debate(self) -> DebateOutcome:
+        """Gather the context and debate, from synchronous code."""
+        if self.router is self.live:
+            return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
+        try:
+            return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
+        except ToolError:
+            self._restart()
+        return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
+
+    def context(self) -> MarketContext:
+        """The context alone (for callers that run the coordinator on their own event loop)."""
+        if self.router is not self.live:
+            try:
+                return self.router.gather_context(
+                    self.session.symbol, self.session.as_of, lookback=self.coordinator.lookback
+                )
+            except ToolError:
+                self._restart()
+        return self.live.gather_context(
+            self.session.symbol, self.session.as_of, lookback=settings.ARENA_DEBATE_LOOKBACK_BARS
+        )
+
+    def finish(self, outcome: DebateOutcome) -> None:
+        _persist(
+            self.session,
+            attempt=self.attempt,
+            outcome=outcome,
+            calls=self.router.calls,
+            written=self.recorder.written,
+            tool_calls_written=self.recorder.tool_calls_written,
+        )
+
+    def _restart(self) -> None:
+        logger.warning("debate %s: earlier recording unusable, restarting from scratch", self.session.pk)
+        _discard_partial(self.session)
+        self.prior = _Resume()
+        self.router = self.live
+        self.recorder = self._recorder(calls_written=False)
+        self.coordinator = self._coordinator(settings.ARENA_DEBATE_LOOKBACK_BARS)
 
 
 def debate_run_now(
@@ -156,101 +315,281 @@ def debate_run_now(
     return debate_session_run(session_id=session.pk)
 
 
-def _discard_partial(session: DebateSession) -> None:
+def debate_session_cancel(
+    *, session_id: int, user: User | AnonymousUser | None = None, reason: str = ""
+) -> tuple[DebateSession, bool]:
+    """Cancel a queued or running debate; returns the session and whether it stopped already.
+
+    A queued session (or a running one whose worker's lease ran out, so nobody runs it) is cancelled
+    at once. A running one is flagged: its worker stops at the next safe point — the next time it
+    waits for an agent, or at its final write at the latest — records what it did and spent, and
+    ends ``cancelled`` without a consensus. Only the requester or staff may cancel (``user=None``
+    is the system itself). Raises NotFoundError, DebateCancelForbiddenError, or
+    DebateFinishedError (409) for a completed, failed or already cancelled debate.
+    """
+    session = DebateSession.objects.filter(pk=session_id).only("id", "status", "requested_by_id").first()
+    if session is None:
+        raise NotFoundError(f"No debate session {session_id}.")
+    if user is not None and not (
+        user.is_staff or (user.is_authenticated and user.pk == session.requested_by_id)
+    ):
+        raise DebateCancelForbiddenError("Only the user who requested a debate, or staff, can cancel it.")
+    now = timezone.now()
+    message = f"Cancelled by request: {reason}" if reason else "Cancelled by request."
+    mine = DebateSession.objects.filter(pk=session_id)
     with transaction.atomic():
-        session.llm_calls.all().delete()
-        session.messages.all().delete()
-        session.tool_calls.all().delete()
+        stopped = mine.filter(
+            Q(status=DebateStatus.QUEUED) | Q(status=DebateStatus.RUNNING, lease_expires_at__lt=now)
+        ).update(
+            status=DebateStatus.CANCELLED,
+            cancel_requested_at=now,
+            finished_at=now,
+            lease_expires_at=None,
+            error=message,
+            updated_at=now,
+        )
+        flagged = stopped or mine.filter(status=DebateStatus.RUNNING).update(
+            cancel_requested_at=Coalesce(F("cancel_requested_at"), Value(now)),
+            error=message,
+            updated_at=now,
+        )
+    if not flagged:
+        status = mine.values_list("status", flat=True).first()
+        raise DebateFinishedError(
+            f"Debate {session_id} is already {status}; only a queued or running debate can be cancelled."
+        )
+    return DebateSession.objects.get(pk=session_id), bool(stopped)
 
 
-def _message(session: DebateSession, result: AgentResult, round_no: int) -> DebateMessage:
-    output = result.output
-    analyst = output if isinstance(output, AnalystOutput) else None
-    if output is not None:
-        status = ValidationStatus.REPAIRED if result.repaired_by != "none" else ValidationStatus.VALID
-    else:
-        status = ValidationStatus.INVALID if result.status == "invalid_output" else ValidationStatus.FAILED
-    return DebateMessage(
-        session=session,
-        round=round_no,
-        role=result.role,
-        profile_id=result.profile.id,
-        stance=analyst.stance.value if analyst else "",
-        confidence=output.confidence if isinstance(output, AnalystOutput | JudgeOutput) else None,
-        signals=[s.model_dump(mode="json") for s in analyst.signals] if analyst else [],
-        reasoning=analyst.reasoning
-        if analyst
-        else (output.rationale if isinstance(output, JudgeOutput) else ""),
-        key_risks=list(analyst.key_risks) if analyst else [],
-        output=output.model_dump(mode="json") if output is not None else None,
-        raw_output=result.raw_text,
-        validation_status=status,
-        repaired_by=result.repaired_by,
-        validation_error=result.error,
-        prompt_version=result.prompt_version,
-        latency_ms=result.latency_ms,
-        cost_usd=money(result.cost_usd),
-    )
+@dataclass
+class _Resume:
+    """What an earlier attempt left that this one reuses: its recorded context and valid answers."""
+
+    calls: list[ToolCall] = field(default_factory=list)
+    results: dict[tuple[int, str], AgentResult] = field(default_factory=dict)
 
 
 @transaction.atomic
-def _persist(session: DebateSession, calls: list[ToolCall], outcome: DebateOutcome) -> None:
-    """Write the whole result, or the failure and its reason, in one transaction.
+def _attempt_resume(session: DebateSession, plan: PanelPlan) -> _Resume:
+    """Keep an earlier attempt's context and its valid first-round analyst answers; drop the rest.
 
-    The session row is locked and re-checked first: if another delivery already finished it,
-    this one writes nothing (and the consensus one-to-one would refuse a second row anyway).
+    Answers are kept only when the role's first-round seat still holds the same profile. Failed
+    answers, judges, the escalation round and round records are discarded and will be redone: a
+    retry deserves a fresh chance where the first attempt got no answer.
     """
-    locked = DebateSession.objects.select_for_update().get(pk=session.pk)
-    if locked.status != DebateStatus.RUNNING:
+    calls = sorted(session.tool_calls.all(), key=lambda c: c.sequence)
+    results: dict[tuple[int, str], AgentResult] = {}
+    if calls and not any(c.error for c in calls):
+        for message in session.messages.filter(
+            round=1, validation_status__in=[ValidationStatus.VALID, ValidationStatus.REPAIRED]
+        ).prefetch_related("llm_calls"):
+            spec = plan.analysts.get(message.role)
+            result = _result_from_message(message, spec) if spec and spec.id == message.profile_id else None
+            if result is not None:
+                results[(1, message.role)] = result
+    else:
+        session.tool_calls.all().delete()
+        calls = []
+    keep = [m.pk for m in session.messages.filter(round=1, role__in=[role for _n, role in results])]
+    session.messages.exclude(pk__in=keep).delete()
+    session.rounds.all().delete()
+    return _Resume(calls=calls, results=results)
+
+
+def _result_from_message(message: DebateMessage, spec: ProfileSpec) -> AgentResult | None:
+    """An earlier attempt's answer, with its ledger attempts so the session total still counts it."""
+    try:
+        output = AnalystOutput.model_validate(message.output)
+    except PydanticValidationError:
+        return None
+    attempts = tuple(_attempt_from_row(row, spec) for row in message.llm_calls.all())
+    return AgentResult(
+        profile=spec,
+        purpose="analysis",
+        status="ok",
+        output=output,
+        raw_text=message.raw_output,
+        error="",
+        usage=Usage(),
+        cost_usd=message.cost_usd,
+        latency_ms=message.latency_ms,
+        request_id=None,
+        prompt_version=message.prompt_version,
+        repaired_by=message.repaired_by,
+        attempts=attempts,
+        round=1,
+        session_id=message.session_id,
+    )
+
+
+def _attempt_from_row(row: LlmCall, spec: ProfileSpec) -> CallAttempt:
+    tokens = (row.input_tokens, row.output_tokens, row.cached_tokens, row.cache_write_tokens)
+    usage = None if all(t is None for t in tokens) else Usage(*(t or 0 for t in tokens))
+    return CallAttempt(
+        attempt=row.attempt,
+        profile=spec if spec.id == row.profile_id else dataclasses.replace(spec, id=row.profile_id),
+        purpose=row.purpose,
+        role=row.role,
+        status=row.status,
+        usage=usage,
+        cost_usd=row.cost_usd,
+        latency_ms=row.latency_ms,
+        request_id=row.provider_request_id or None,
+        error=row.error,
+        prompt_version=row.prompt_version,
+    )
+
+
+def _lease_cover(session: DebateSession, *, attempt: int, deadline_s: float) -> None:
+    """Make sure the lease outlives the debate's deadline, or another worker could reclaim it live."""
+    needed = timezone.now() + dt.timedelta(seconds=deadline_s + LEASE_MARGIN_S)
+    if session.lease_expires_at is None or session.lease_expires_at < needed:
+        DebateSession.objects.filter(pk=session.pk, status=DebateStatus.RUNNING, attempts=attempt).update(
+            lease_expires_at=needed
+        )
+        session.lease_expires_at = needed
+
+
+@transaction.atomic
+def _discard_partial(session: DebateSession) -> None:
+    session.llm_calls.all().delete()
+    session.messages.all().delete()
+    session.tool_calls.all().delete()
+    session.rounds.all().delete()
+
+
+def _final_state(outcome: DebateOutcome) -> tuple[str, str]:
+    if outcome.interrupted == DebateCancelledError.kind:
+        return DebateStatus.CANCELLED, ""
+    if outcome.decision is not None:
+        return DebateStatus.COMPLETED, ""
+    return DebateStatus.FAILED, outcome.failure or "The debate ended without a decision."
+
+
+@transaction.atomic
+def _persist(
+    session: DebateSession,
+    *,
+    attempt: int,
+    outcome: DebateOutcome,
+    calls: list[ToolCall],
+    written: set[tuple[int, str]] | frozenset[tuple[int, str]] = frozenset(),
+    tool_calls_written: bool = False,
+) -> None:
+    """Write the final state — status, cost, the messages not written yet, the rounds, the
+    consensus — in one transaction, only while this attempt still owns the session.
+
+    The first statement is a conditional UPDATE of the session row (running, this attempt's number,
+    and for a decision: no cancel request), which also locks the row until commit. If it matches
+    nothing, another delivery finished or took over the session and this one writes nothing; the
+    consensus one-to-one key would refuse a second row anyway. A cancel request that arrived just
+    before the end wins: the debate ends cancelled, without a consensus.
+    """
+    if outcome.interrupted == DebateSupersededError.kind:
         session.refresh_from_db()
         return
-    for call in calls:
-        # One row at a time on purpose: a multi-row insert of large JSON goes through PostgreSQL
-        # arrays, which psycopg escapes quote by quote in Python (10x slower for a bar history).
-        call.session = session
-        call.save(force_insert=True)
-    results = list(outcome.analyst_results)
-    if outcome.judge_result is not None:
-        results.append(outcome.judge_result)
-    messages = DebateMessage.objects.bulk_create([_message(session, r, r.round) for r in results])
-    llm_calls_record(session=session, results=zip(results, messages, strict=True))
-    decision = outcome.decision
-    if decision is not None and not outcome.failure:
-        assert outcome.judge_result is not None  # noqa: S101 - a decision implies a judge result
-        consensus = DebateConsensus.objects.create(
-            session=session,
-            judge_profile_id=outcome.judge_result.profile.id,
-            action=decision.action.value,
-            size=decision.size,
-            confidence=decision.confidence,
-            rationale=decision.rationale,
-            risk_checks=[c.model_dump(mode="json") for c in decision.risk_checks],
-            order_intent=decision.order_intent.model_dump(mode="json") if decision.order_intent else None,
-            agreement_rate=outcome.agreement_rate,
-            valid_analysts=len(outcome.valid_analysts),
-        )
-        session.status = DebateStatus.COMPLETED
-        session_id, consensus_id = session.pk, consensus.pk
-        transaction.on_commit(
-            lambda: consensus_created.send(
-                sender=DebateSession, session_id=session_id, consensus_id=consensus_id
-            )
-        )
+    status, error = _final_state(outcome)
+    now = timezone.now()
+    mine = DebateSession.objects.filter(pk=session.pk, status=DebateStatus.RUNNING, attempts=attempt)
+    costs = cost_summary(r for _n, r in outcome.results)
+    values: dict[str, Any] = {
+        "status": status,
+        "error": error,
+        "total_cost_usd": costs.known_usd,
+        "unknown_cost_calls": costs.unknown_calls,
+        "finished_at": now,
+        "lease_expires_at": None,
+        "updated_at": now,
+    }
+    if status == DebateStatus.CANCELLED:
+        updated = mine.update(**_cancelled(values))
     else:
-        session.status = DebateStatus.FAILED
-        session.error = outcome.failure or "The debate ended without a decision."
-    costs = cost_summary(results)
-    session.total_cost_usd, session.unknown_cost_calls = costs.known_usd, costs.unknown_calls
-    session.finished_at = timezone.now()
-    session.lease_expires_at = None
-    session.save(
-        update_fields=[
-            "status",
-            "error",
-            "total_cost_usd",
-            "unknown_cost_calls",
-            "finished_at",
-            "lease_expires_at",
-            "updated_at",
-        ]
+        updated = mine.filter(cancel_requested_at__isnull=True).update(**values)
+        if not updated:  # a cancel request came in just before the end
+            status = DebateStatus.CANCELLED
+            updated = mine.update(**_cancelled(values))
+    if not updated:
+        session.refresh_from_db()
+        return
+    if not tool_calls_written:
+        tool_calls_save(session, calls)
+    messages_save(session, [(n, r) for n, r in outcome.results if (n, r.role) not in written])
+    DebateRound.objects.bulk_create([_round_row(session, rnd) for rnd in outcome.rounds])
+    decision = outcome.decision
+    if status == DebateStatus.COMPLETED and decision is not None:
+        _consensus_create(session, outcome, decision)
+    if status == DebateStatus.CANCELLED:
+        session.refresh_from_db()  # the reason is the cancel request's, computed in SQL
+        return
+    for name in (
+        "status",
+        "error",
+        "total_cost_usd",
+        "unknown_cost_calls",
+        "finished_at",
+        "lease_expires_at",
+    ):
+        setattr(session, name, values[name])
+
+
+def _cancelled(values: dict[str, Any]) -> dict[str, Any]:
+    """The cancel request already wrote its reason into ``error``; keep it (or give a default)."""
+    return {
+        **values,
+        "status": DebateStatus.CANCELLED,
+        "error": Coalesce(NullIf(F("error"), Value("")), Value("Cancelled by request.")),
+    }
+
+
+def _round_row(session: DebateSession, rnd: RoundOutcome) -> DebateRound:
+    stats = rnd.stats
+    judge = rnd.judge_result
+    return DebateRound(
+        session=session,
+        number=rnd.number,
+        agreement_rate=stats.agreement_rate if stats else None,
+        mean_confidence=stats.mean_confidence if stats else None,
+        weighted_confidence=stats.weighted_confidence if stats else None,
+        majority_stance=stats.majority.value if stats and stats.majority else "",
+        high_risk=stats.high_risk if stats else False,
+        valid_analysts=stats.valid if stats else 0,
+        calls=len(rnd.results),
+        triggers_fired=[f.as_dict() for f in rnd.triggers_fired],
+        escalated_roles=[
+            {"role": t.role, "reason": t.reason, "profile": _profile_name(rnd, t.role)} for t in rnd.escalated
+        ],
+        judge_profile_id=judge.profile.id if judge else None,
+        judge_switched=rnd.judge_switched,
+        cost_usd=rnd.cost_usd,
+        unknown_cost_calls=rnd.unknown_cost_calls,
+        latency_ms=rnd.latency_ms,
+        notes=list(rnd.notes),
+    )
+
+
+def _profile_name(rnd: RoundOutcome, role: str) -> str:
+    result = rnd.results.get(role)
+    return result.profile.name if result else ""
+
+
+def _consensus_create(session: DebateSession, outcome: DebateOutcome, decision: JudgeOutput) -> None:
+    assert outcome.judge_result is not None  # noqa: S101 - a decision implies a judge result
+    consensus = DebateConsensus.objects.create(
+        session=session,
+        judge_profile_id=outcome.judge_result.profile.id,
+        action=decision.action.value,
+        size=decision.size,
+        confidence=decision.confidence,
+        rationale=decision.rationale,
+        risk_checks=[c.model_dump(mode="json") for c in decision.risk_checks],
+        order_intent=decision.order_intent.model_dump(mode="json") if decision.order_intent else None,
+        agreement_rate=outcome.agreement_rate,
+        valid_analysts=len(outcome.valid_analysts),
+        escalated=outcome.escalated,
+        triggers_fired=outcome.triggers_fired,
+        decided_in_round=len(outcome.rounds),
+    )
+    session_id, consensus_id = session.pk, consensus.pk
+    transaction.on_commit(
+        lambda: consensus_created.send(sender=DebateSession, session_id=session_id, consensus_id=consensus_id)
     )

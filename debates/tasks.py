@@ -11,3 +11,15 @@ def debate_run(session_id: int) -> str:
         return "skipped: already claimed or finished"
     session = debate_session_run(session_id=session_id)
     return session.status
+
+
+def debate_run_batch(session_ids: list[int]) -> dict[str, str]:
+    """Run several queued debates concurrently in this worker (one event loop, one thread).
+
+    Each session is claimed on its own, so a redelivery, or an overlapping batch, runs none twice.
+    """
+    from debates.services import debate_sessions_run
+
+    ran = debate_sessions_run(session_ids=session_ids)
+    done = {str(s.pk): s.status for s in ran}
+    return {str(i): done.get(str(i), "skipped: already claimed or finished") for i in session_ids}

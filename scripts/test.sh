@@ -11,4 +11,11 @@ echo "== mypy"; .venv/bin/mypy .
 echo "== django checks"; .venv/bin/python manage.py check --fail-level WARNING
 .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null || { echo "Missing migrations: run manage.py makemigrations"; exit 1; }
 .venv/bin/python manage.py collectstatic --no-input -v0
+# The browser tests drive Debian's Chromium (no Playwright browser download); install it when missing
+# and we may. Without it they skip, saying why.
+if [ ! -x "${ARENA_CHROMIUM:-/usr/bin/chromium}" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing Chromium for the browser tests"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "Could not install Chromium: the browser tests will be skipped."
+fi
 echo "== pytest"; .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

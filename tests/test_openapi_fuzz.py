@@ -92,8 +92,18 @@ def test_openapi_schema_covers_every_api_route():
         ("GET", "/api/debate/sessions/"),
         ("POST", "/api/debate/sessions/"),
         ("GET", "/api/debate/sessions/{session_id}/"),
+        ("POST", "/api/debate/sessions/{session_id}/cancel/"),
+        ("GET", "/api/admin/arena/panels/"),
+        ("POST", "/api/admin/arena/panels/"),
+        ("GET", "/api/admin/arena/panels/{panel_id}/"),
+        ("PUT", "/api/admin/arena/panels/{panel_id}/"),
+        ("PATCH", "/api/admin/arena/panels/{panel_id}/"),
+        ("DELETE", "/api/admin/arena/panels/{panel_id}/"),
         ("GET", "/api/market/symbols/"),
         ("GET", "/api/market/symbols/{symbol}/bars/"),
+        ("GET", "/api/admin/arena/overview/"),
+        ("GET", "/api/admin/arena/runs/"),
+        ("GET", "/api/admin/arena/runs/{session_id}/"),
     }
 
 

@@ -9,7 +9,16 @@ from rest_framework import serializers
 
 from arena_project.serializers import StrictInputSerializer
 from debates.extensions import session_sections
-from debates.models import Bar, DebateConsensus, DebateMessage, DebateSession, Instrument, LlmCall, ToolCall
+from debates.models import (
+    Bar,
+    DebateConsensus,
+    DebateMessage,
+    DebateRound,
+    DebateSession,
+    Instrument,
+    LlmCall,
+    ToolCall,
+)
 
 
 class DebateSessionCreateInputSerializer(StrictInputSerializer):
@@ -17,6 +26,12 @@ class DebateSessionCreateInputSerializer(StrictInputSerializer):
     as_of = serializers.DateField(required=False, help_text="Defaults to the symbol's last bar date.")
     panel = serializers.CharField(
         required=False, max_length=100, help_text="Panel name; default panel if omitted."
+    )
+
+
+class DebateSessionCancelInputSerializer(StrictInputSerializer):
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Recorded as the session's error."
     )
 
 
@@ -145,9 +160,62 @@ class DebateConsensusOutputSerializer(serializers.ModelSerializer):
             "valid_analysts",
             "escalated",
             "triggers_fired",
+            "decided_in_round",
             "judge_profile",
             "created_at",
         ]
+
+
+class TriggerFiringOutputSerializer(serializers.Serializer):
+    trigger = serializers.CharField()
+    value = serializers.JSONField(help_text="The measured value (a number, 'high', or null).")
+    threshold = serializers.FloatField(allow_null=True)
+    detail = serializers.CharField()
+
+
+class EscalatedRoleOutputSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    reason = serializers.CharField()
+    profile = serializers.CharField(help_text="The escalation profile that answered.")
+
+
+class DebateRoundOutputSerializer(serializers.ModelSerializer):
+    judge_profile = serializers.CharField(source="judge_profile.name", allow_null=True, default=None)
+    triggers_fired = TriggerFiringOutputSerializer(many=True)
+    escalated_roles = EscalatedRoleOutputSerializer(many=True)
+    notes = serializers.ListField(child=serializers.CharField())
+
+    class Meta:
+        model = DebateRound
+        fields = [
+            "number",
+            "agreement_rate",
+            "mean_confidence",
+            "weighted_confidence",
+            "majority_stance",
+            "high_risk",
+            "valid_analysts",
+            "calls",
+            "triggers_fired",
+            "escalated_roles",
+            "judge_profile",
+            "judge_switched",
+            "cost_usd",
+            "latency_ms",
+            "notes",
+        ]
+
+
+class EscalationOutputSerializer(serializers.Serializer):
+    """The escalation at a glance: why it ran, what it reran, and what it cost."""
+
+    triggers_fired = serializers.ListField(child=serializers.CharField())
+    roles = serializers.ListField(child=serializers.CharField())
+    judge_switched = serializers.BooleanField()
+    judge_profile = serializers.CharField(allow_null=True)
+    cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
+    first_round_cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
+    latency_ms = serializers.IntegerField()
 
 
 class DebateSessionOutputSerializer(serializers.ModelSerializer):
@@ -174,6 +242,7 @@ class DebateSessionOutputSerializer(serializers.ModelSerializer):
             "finished_at",
             "duration_ms",
             "attempts",
+            "cancel_requested_at",
             "error",
             "total_cost_usd",
             "total_cost_complete",
@@ -194,6 +263,10 @@ class DebateSessionOutputSerializer(serializers.ModelSerializer):
 
 
 class DebateSessionDetailOutputSerializer(DebateSessionOutputSerializer):
+    rounds = DebateRoundOutputSerializer(many=True)
+    escalation = serializers.SerializerMethodField(
+        help_text="Null unless a second round ran; then its triggers, the roles it reran and its cost."
+    )
     messages = DebateMessageOutputSerializer(many=True)
     tool_calls = ToolCallOutputSerializer(many=True)
     sections = serializers.SerializerMethodField(
@@ -201,7 +274,32 @@ class DebateSessionDetailOutputSerializer(DebateSessionOutputSerializer):
     )
 
     class Meta(DebateSessionOutputSerializer.Meta):
-        fields = [*DebateSessionOutputSerializer.Meta.fields, "messages", "tool_calls", "sections"]
+        fields = [
+            *DebateSessionOutputSerializer.Meta.fields,
+            "rounds",
+            "escalation",
+            "messages",
+            "tool_calls",
+            "sections",
+        ]
+
+    @extend_schema_field(EscalationOutputSerializer(allow_null=True))
+    def get_escalation(self, obj: DebateSession) -> dict[str, Any] | None:
+        rounds = sorted(obj.rounds.all(), key=lambda r: r.number)
+        if len(rounds) < 2:
+            return None
+        first, second = rounds[0], rounds[1]
+        return EscalationOutputSerializer(
+            {
+                "triggers_fired": [f["trigger"] for f in first.triggers_fired],
+                "roles": [r["role"] for r in second.escalated_roles],
+                "judge_switched": second.judge_switched,
+                "judge_profile": second.judge_profile.name if second.judge_profile else None,
+                "cost_usd": second.cost_usd,
+                "first_round_cost_usd": first.cost_usd,
+                "latency_ms": second.latency_ms,
+            }
+        ).data
 
     def get_sections(self, obj: DebateSession) -> dict[str, Any]:
         return session_sections(obj)

@@ -4,6 +4,7 @@ from django.urls import re_path
 
 from debates.api.views import (
     BarListApi,
+    DebateSessionCancelApi,
     DebateSessionDetailApi,
     DebateSessionListCreateApi,
     InstrumentListApi,
@@ -15,6 +16,11 @@ urlpatterns = [
         r"^debate/sessions/(?P<session_id>[0-9]{1,18})/?$",
         DebateSessionDetailApi.as_view(),
         name="debate-session-detail",
+    ),
+    re_path(
+        r"^debate/sessions/(?P<session_id>[0-9]{1,18})/cancel/?$",
+        DebateSessionCancelApi.as_view(),
+        name="debate-session-cancel",
     ),
     re_path(r"^market/symbols/?$", InstrumentListApi.as_view(), name="market-symbols"),
     re_path(

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from arena_project.filters import StrictFilterSet
 from arena_project.schema import error_responses
 from debates.api.serializers import (
     BarOutputSerializer,
     BarQueryInputSerializer,
+    DebateSessionCancelInputSerializer,
     DebateSessionCreateInputSerializer,
     DebateSessionDetailOutputSerializer,
     DebateSessionOutputSerializer,
@@ -25,10 +28,10 @@ from debates.selectors import (
     instrument_get,
     instrument_list,
 )
-from debates.services import debate_session_create
+from debates.services import debate_session_cancel, debate_session_create
 
 
-class DebateSessionFilter(django_filters.FilterSet):
+class DebateSessionFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=DebateStatus.choices)
     symbol = django_filters.CharFilter(method="filter_symbol", max_length=16)
     as_of_after = django_filters.DateFilter(field_name="as_of", lookup_expr="gte")
@@ -45,15 +48,6 @@ class DebateSessionFilter(django_filters.FilterSet):
         self, queryset: django_filters.QuerySet, name: str, value: str
     ) -> django_filters.QuerySet:
         return queryset.filter(symbol=value.strip().upper())
-
-    def is_valid(self) -> bool:
-        """Refuse a filter given with an empty value (``?status=``): django-filter would ignore it,
-        so a client that meant to filter would silently get everything."""
-        super().is_valid()
-        for name in self.form.fields:
-            if self.data.get(name) == "" and name not in self.form.errors:
-                self.form.add_error(name, "Must not be empty; leave the parameter out instead.")
-        return self.is_bound and not self.form.errors
 
 
 class DebateSessionListCreateApi(generics.ListAPIView[DebateSession]):
@@ -92,6 +86,29 @@ class DebateSessionDetailApi(generics.GenericAPIView[DebateSession]):
     )
     def get(self, request: Request, session_id: int) -> Response:
         return Response(DebateSessionDetailOutputSerializer(debate_session_get(session_id=session_id)).data)
+
+
+class DebateSessionCancelApi(APIView):
+    @extend_schema(
+        operation_id="debate_sessions_cancel",
+        request=DebateSessionCancelInputSerializer,
+        responses={
+            200: OpenApiResponse(DebateSessionOutputSerializer, description="Cancelled (it was queued)."),
+            202: OpenApiResponse(
+                DebateSessionOutputSerializer,
+                description="Cancel requested: the running debate stops at its next safe point.",
+            ),
+            **error_responses(400, 404, 409),
+        },
+    )
+    def post(self, request: Request, session_id: int) -> Response:
+        data = DebateSessionCancelInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session, stopped = debate_session_cancel(
+            session_id=int(session_id), user=request.user, reason=data.validated_data.get("reason", "")
+        )
+        body = DebateSessionOutputSerializer(session).data
+        return Response(body, status=status.HTTP_200_OK if stopped else status.HTTP_202_ACCEPTED)
 
 
 class InstrumentListApi(generics.ListAPIView[Instrument]):

@@ -33,7 +33,12 @@ from alpaca.common.exceptions import APIError
 from alpaca.common.rest import RESTClient
 from alpaca.data.enums import Adjustment, DataFeed
 from alpaca.data.historical.stock import StockHistoricalDataClient
-from alpaca.data.requests import StockBarsRequest, StockLatestTradeRequest, StockSnapshotRequest
+from alpaca.data.requests import (
+    StockBarsRequest,
+    StockLatestQuoteRequest,
+    StockLatestTradeRequest,
+    StockSnapshotRequest,
+)
 from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 from django.conf import settings
 from django.db.models import Count, Max, Min, Q
@@ -142,7 +147,7 @@ def _day_end(day: dt.date) -> dt.datetime:
 
 
 class AlpacaMarketDataSource:
-    """Daily bars (cached), intraday bars (cached for finished days), quotes, latest trade, snapshot.
+    """Daily bars (cached), intraday bars (cached for finished days), quotes, latest trade/quote, snapshot.
 
     One instance serves one debate (like EmbeddedSource): it remembers the last history it read.
     ``client`` and ``today`` are injectable for tests; by default the client is built from the
@@ -247,6 +252,19 @@ class AlpacaMarketDataSource:
         )
         trade = response.get(symbol) if isinstance(response, dict) else None
         return (_decimal(trade.price), trade.timestamp) if trade is not None else None
+
+    def latest_quote(self, symbol: str, *, as_of: dt.date) -> tuple[Decimal, Decimal, dt.datetime] | None:
+        """(bid, ask, time) of the latest NBBO quote; only a debate dated today may see it."""
+        self._require_today(as_of, "the latest quote")
+        response = self._call(
+            lambda c: c.get_stock_latest_quote(
+                StockLatestQuoteRequest(symbol_or_symbols=symbol, feed=_feed())
+            )
+        )
+        quote = response.get(symbol) if isinstance(response, dict) else None
+        if quote is None:
+            return None
+        return _decimal(quote.bid_price), _decimal(quote.ask_price), quote.timestamp
 
     def snapshot(self, symbol: str, *, as_of: dt.date) -> dict[str, Any]:
         """Latest trade, quote, minute bar, daily and previous daily bar, as JSON; today only."""

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from arena_project.errors import NotFoundError
+from arena_project.filters import NonEmptyCharFilter, StrictFilterSet
 from arena_project.schema import error_responses
 from debates.models import DebateMessage
 from outcomes.api.serializers import OutcomeDetailOutputSerializer, OutcomeOutputSerializer
@@ -19,14 +20,16 @@ from outcomes.selectors import outcome_get, outcome_list
 ACTIONS = [("buy", "buy"), ("sell", "sell"), ("hold", "hold")]
 
 
-class OutcomeFilter(django_filters.FilterSet):
+class OutcomeFilter(StrictFilterSet):
     status = django_filters.ChoiceFilter(choices=OutcomeStatus.choices)
-    symbol = django_filters.CharFilter(method="filter_symbol")
+    symbol = NonEmptyCharFilter(method="filter_symbol", max_length=100)
     action = django_filters.ChoiceFilter(field_name="consensus__action", choices=ACTIONS)
-    profile = django_filters.CharFilter(
-        method="filter_profile", help_text="Agent profile name that took part in the debate."
+    profile = NonEmptyCharFilter(
+        method="filter_profile", max_length=100, help_text="Agent profile name that took part in the debate."
     )
-    account = django_filters.CharFilter(field_name="account__name", help_text="Trading account name.")
+    account = NonEmptyCharFilter(
+        field_name="account__name", max_length=100, help_text="Trading account name."
+    )
     as_of = django_filters.DateFilter(field_name="consensus__session__as_of", help_text="Decision date.")
     as_of_after = django_filters.DateFilter(field_name="consensus__session__as_of", lookup_expr="gte")
     as_of_before = django_filters.DateFilter(field_name="consensus__session__as_of", lookup_expr="lte")

@@ -104,7 +104,7 @@ class TradingAccountSource:
             elif self._live(as_of):
                 self._books[as_of] = self._broker_book(as_of)
             else:
-                cash = self.trading_account.starting_cash
+                cash = self.trading_account.starting_cash.quantize(Decimal("0.0001"))
                 flat = Account(
                     cash=cash, equity=cash, buying_power=cash, source=f"{self.name} (flat: as-of view)"
                 )
@@ -114,6 +114,9 @@ class TradingAccountSource:
     def _simulated_book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
         """The book after the bar of ``as_of``, replayed from the fills (as-of clock: nothing later)."""
         cash, held = book_as_of(self.trading_account, as_of)
+        # Same value, same text: an account just created holds Decimal("100000"), one read back from
+        # the database "100000.0000"; a replayed debate must see byte-identical context.
+        cash = cash.quantize(Decimal("0.0001"))
         positions = []
         for symbol, (quantity, average) in sorted(held.items()):
             mark = last_close(symbol, as_of) or average

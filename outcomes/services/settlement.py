@@ -12,12 +12,15 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from arena_project.errors import ArenaError
+from debates.market.sources import get_source
 from debates.models import Bar, DebateConsensus, Timeframe
 from outcomes import scoring
-from outcomes.models import Fill, IntentStatus, Outcome, OutcomeStatus
+from outcomes.models import OPEN_ORDER_STATUSES, BrokerOrder, Fill, IntentStatus, Outcome, OutcomeStatus
 from outcomes.services.orders import decision_trade_open, intents_recover, open_orders_sync
 
 logger = logging.getLogger(__name__)
@@ -166,6 +169,7 @@ def outcomes_update(*, backfill_since: dt.datetime | None = None) -> UpdateSumma
             errors += 1
             logger.exception("decision %s: trade not opened", consensus_id)
     recovered = intents_recover()
+    errors += _bars_refresh()
     synced, failed = open_orders_sync()
     settled = 0
     pending_ids = (
@@ -180,6 +184,27 @@ def outcomes_update(*, backfill_since: dt.datetime | None = None) -> UpdateSumma
             logger.exception("outcome %s: not settled", outcome_id)
     pending = Outcome.objects.filter(status=OutcomeStatus.PENDING).count()
     return UpdateSummary(opened, recovered, synced, failed, settled, pending, errors)
+
+
+def _bars_refresh() -> int:
+    """With a remote market-data source, fetch the days after the cached ones for every symbol that
+    has an open order or a pending outcome: fills and horizons need bars nobody else may ask for.
+    Returns how many symbols failed (logged); the embedded source has nothing to fetch."""
+    if settings.ARENA_MARKET_DATA_SOURCE == "embedded":
+        return 0
+    symbols = set(
+        Outcome.objects.filter(status=OutcomeStatus.PENDING).values_list(
+            "consensus__session__symbol", flat=True
+        )
+    ) | set(BrokerOrder.objects.filter(status__in=OPEN_ORDER_STATUSES).values_list("symbol", flat=True))
+    source, today, failed = get_source(), timezone.now().date(), 0
+    for symbol in sorted(symbols):
+        try:
+            source.bars(symbol, as_of=today, lookback=1)
+        except ArenaError as exc:
+            failed += 1
+            logger.warning("bars of %s not refreshed: %s", symbol, exc.message)
+    return failed
 
 
 def outcomes_preview() -> list[tuple[Outcome, Verdict | None]]:

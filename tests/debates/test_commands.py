@@ -267,7 +267,7 @@ def _password(out: str) -> str:
 
 
 def test_demo_creates_a_superuser_with_a_printed_password_that_changes_each_run(arena):
-    out = _run("demo", "--debates", "2", "--no-competition")  # the competition: tests/competition
+    out = _run("demo", "--debates", "2", "--no-competition")
     password = _password(out)
     assert len(password) >= 12
 
@@ -281,7 +281,7 @@ def test_demo_creates_a_superuser_with_a_printed_password_that_changes_each_run(
     assert DebateSession.objects.filter(status=DebateStatus.COMPLETED).count() == 2
     assert "ACME" in out and "BOLT" in out
 
-    second = _password(_run("demo", "--debates", "1", "--no-competition"))
+    second = _password(_run("demo", "--debates", "1"))
     assert second != password
     assert get_user_model().objects.filter(username="admin").count() == 1
     assert not Client().login(username="admin", password=password)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import threading
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -57,7 +57,7 @@ def test_llm_panel_debate_through_the_api_shows_every_call(
     ledger = LlmCall.objects.filter(session_id=detail["id"])
     assert ledger.count() == 6 and not ledger.filter(message__isnull=True).exists()
     total = ledger.aggregate(total=Sum("cost_usd"))["total"]
-    assert Decimal(detail["total_cost_usd"]) == total.quantize(Decimal("0.000001"))
+    assert Decimal(detail["total_cost_usd"]) == total.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
     assert detail["total_cost_complete"] is True and detail["unknown_cost_calls"] == 0
     assert detail["consensus"]["action"] in {"buy", "sell", "hold"}
 
@@ -201,3 +201,36 @@ def test_twenty_concurrent_debates_never_spend_past_the_cap(arena, fake_llm: Fak
         assert recorded <= cap, profile.name
         window = BudgetWindow.objects.get(profile=profile)
         assert window.spent_usd == recorded and window.reserved_usd == 0
+
+
+def _garbled_unless_repairing(request) -> Reply:
+    """Analysts answer prose; the repair profile (recognised by its prompt) answers valid JSON."""
+    system = request.json["messages"][0]["content"]
+    if system.startswith("You repair malformed"):
+        return Reply.ok(example_for_schema(request.schema))
+    return Reply.text("I am fairly bullish on this one, maybe 70% sure.")
+
+
+@pytest.mark.django_db
+def test_model_repair_is_recorded_on_the_ledger_and_the_message(arena, fake_llm: FakeLLMServer) -> None:
+    fake_llm.responder = _garbled_unless_repairing
+    repairer = make_profile(fake_llm.openai_base_url, name="json-fixer", **PRICES)
+    panel = llm_panel(fake_llm.openai_base_url, **PRICES)
+    AgentProfile.objects.filter(seats__panel=panel).update(repair_profile=repairer)
+
+    session = debate_run_now(symbol="ACME", panel=panel.name)
+
+    assert session.status == DebateStatus.COMPLETED, session.error
+    for message in DebateMessage.objects.filter(session=session):
+        assert message.repaired_by == "model" and message.raw_output.startswith("I am fairly bullish")
+        calls = list(message.llm_calls.order_by("attempt").values_list("purpose", "status", "profile__name"))
+        assert calls == [
+            ("judge" if message.role == "judge" else "analysis", "invalid_output", message.profile.name),
+            ("repair", "ok", "json-fixer"),
+        ]
+    session.refresh_from_db()
+    total = LlmCall.objects.filter(session=session).aggregate(s=Sum("cost_usd"))["s"]
+    assert (
+        session.total_cost_usd == total.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        and session.unknown_cost_calls == 0
+    )

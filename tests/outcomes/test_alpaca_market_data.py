@@ -148,6 +148,11 @@ def test_latest_trade_and_snapshot_are_for_todays_debates_only(fake: FakeAlpacaS
         source(END).snapshot("AAPL", as_of=END - dt.timedelta(days=1))
     snapshot = source(END).snapshot("AAPL", as_of=END)
     assert snapshot["daily_bar"]["close"] > 0
+    fake.set_quote("AAPL", 99.5, 100.25)
+    quote = source(END).latest_quote("AAPL", as_of=END)
+    assert quote is not None and quote[:2] == (D("99.5"), D("100.25"))
+    with pytest.raises(NoDataError):
+        source(END).latest_quote("AAPL", as_of=END - dt.timedelta(days=1))
 
 
 def test_intraday_bars_of_finished_days_are_cached(fake: FakeAlpacaServer) -> None:
@@ -183,3 +188,23 @@ def test_a_debate_runs_on_alpaca_data_when_the_setting_says_so(fake: FakeAlpacaS
     assert session.status == DebateStatus.COMPLETED, session.error
     bars_call = ToolCall.objects.get(session=session, tool="get_bars")
     assert bars_call.result is not None and bars_call.result["bars"][-1]["date"] == END.isoformat()
+
+
+def test_update_outcomes_fetches_the_bars_that_fills_and_horizons_need(
+    fake: FakeAlpacaServer, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from outcomes.models import Outcome
+    from outcomes.services import outcomes_update
+
+    settings.ARENA_MARKET_DATA_SOURCE = "alpaca"
+    source().bars("AAPL", as_of=END, lookback=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        session = debate_run_now(symbol="AAPL", as_of=END)  # on the default simulated account
+    outcome = Outcome.objects.get(consensus__session=session)
+    assert not Bar.objects.filter(instrument__symbol="AAPL", date__gt=END).exists()
+    summary = outcomes_update()
+    outcome.refresh_from_db()
+    assert Bar.objects.filter(instrument__symbol="AAPL", date__gt=END).count() == 10  # the fake's later bars
+    assert summary.errors == 0 and outcome.status != "pending"
+    if outcome.intent is not None and outcome.intent.status == "submitted":
+        assert outcome.intent.broker_order.status == "filled"

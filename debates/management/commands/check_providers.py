@@ -6,30 +6,13 @@ fails with the name of the variable to set; keys themselves are never printed.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
-from agents.gateway import AgentResult, check_profile
+from agents.gateway import AgentResult
 from agents.models import AgentProfile
-from agents.providers.base import ProfileSpec
-from agents.selectors import profile_specs_resolve
-from debates.ledger import llm_calls_record
-
-CONCURRENCY = 8
-
-
-async def _check_all(specs: list[ProfileSpec], timeout_s: float) -> list[AgentResult]:
-    gate = asyncio.Semaphore(CONCURRENCY)
-
-    async def one(spec: ProfileSpec) -> AgentResult:
-        async with gate:
-            return await check_profile(spec, timeout_s=timeout_s)
-
-    return list(await asyncio.gather(*(one(spec) for spec in specs)))
+from agents.services import check_latency_ms, check_status, profiles_check
 
 
 def _cost(result: AgentResult) -> str:
@@ -54,11 +37,8 @@ class Command(BaseCommand):
         if options["timeout"] <= 0:
             raise CommandError("--timeout must be a positive number of seconds.")
         profiles = self._profiles(options["profile"])
-        specs = profile_specs_resolve(profiles)
-        ordered = [specs[p.pk] for p in profiles]
-        results = async_to_sync(_check_all)(ordered, options["timeout"])
-        with transaction.atomic():
-            llm_calls_record(results=[(result, None) for result in results])
+        # the checks, and their rows in the LLM call ledger (debates registers the recorder)
+        results = profiles_check(profiles=profiles, timeout_s=options["timeout"])
         self._print(results)
         failed = [r.profile.name for r in results if not r.valid]
         if failed:
@@ -82,9 +62,8 @@ class Command(BaseCommand):
         )
         for result in results:
             spec = result.profile
-            attempts = result.attempts
-            status = result.status if not attempts or result.valid else attempts[-1].status
-            latency = sum(a.latency_ms for a in attempts)
+            status = check_status(result)
+            latency = check_latency_ms(result)
             self.stdout.write(
                 f"{spec.name[:28]:<28} {spec.provider:<18} {spec.model[:24]:<24} {status:<15} "
                 f"{latency:>6} {result.usage.input_tokens:>6} {result.usage.output_tokens:>5} "

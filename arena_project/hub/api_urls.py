@@ -1,0 +1,11 @@
+"""The hub's JSON twins, included at ``api/admin/arena/`` (other apps add their own modules there)."""
+
+from django.urls import re_path
+
+from arena_project.hub.api import OverviewApi, RunDetailApi, RunListApi
+
+urlpatterns = [
+    re_path(r"^overview/?$", OverviewApi.as_view(), name="admin-arena-overview"),
+    re_path(r"^runs/?$", RunListApi.as_view(), name="admin-arena-runs"),
+    re_path(r"^runs/(?P<session_id>[0-9]{1,18})/?$", RunDetailApi.as_view(), name="admin-arena-run"),
+]

@@ -1,0 +1,92 @@
+"""Forms of the hub: trying a tool, and filtering the agent activity table."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from agents.models import Provider, Role, Tier
+from arena_project.hub.selectors import ACTIVITY_SORTS, WINDOWS
+
+SYMBOL_TOOLS = {"get_quote", "get_bars"}
+_symbol = RegexValidator(
+    r"^[A-Za-z][A-Za-z0-9.\-]{0,15}$", "Letters, digits, '.' or '-', starting with a letter."
+)
+
+
+class ToolTryForm(forms.Form):
+    """One tool call's arguments. Which fields are required depends on the tool chosen."""
+
+    tool = forms.ChoiceField()
+    symbol = forms.CharField(
+        required=False,
+        max_length=16,
+        validators=[_symbol],
+        widget=forms.TextInput(attrs={"list": "known-symbols", "autocomplete": "off", "placeholder": "ACME"}),
+    )
+    as_of = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), help_text="Sees nothing later.")
+    lookback = forms.IntegerField(
+        required=False, min_value=1, max_value=5000, initial=30, help_text="Bars (get_bars only)."
+    )
+
+    def __init__(self, *args: Any, tool_names: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        tool_field = self.fields["tool"]
+        assert isinstance(tool_field, forms.ChoiceField)  # noqa: S101 - narrowing for mypy
+        tool_field.choices = [(name, name) for name in tool_names]
+
+    def clean_symbol(self) -> str:
+        return str(self.cleaned_data.get("symbol") or "").strip().upper()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        tool = data.get("tool")
+        if tool in SYMBOL_TOOLS and not data.get("symbol") and "symbol" not in self.errors:
+            self.add_error("symbol", f"{tool} needs a symbol.")
+        if tool == "get_bars" and data.get("lookback") is None and "lookback" not in self.errors:
+            self.add_error("lookback", "get_bars needs how many bars to look back.")
+        return data
+
+    def arguments(self) -> dict[str, Any]:
+        """The validated arguments for the chosen tool (call only after ``is_valid()``)."""
+        data = self.cleaned_data
+        args: dict[str, Any] = {"as_of": data["as_of"]}
+        if data["tool"] in SYMBOL_TOOLS:
+            args["symbol"] = data["symbol"]
+        if data["tool"] == "get_bars":
+            args["lookback"] = data["lookback"]
+        return args
+
+
+def _choices(enum: type[Any], blank: str) -> list[tuple[str, str]]:
+    return [("", blank), *enum.choices]
+
+
+class ActivityFilterForm(forms.Form):
+    """Window and filters of the agent activity table; an invalid value is reported, not a 500."""
+
+    window = forms.ChoiceField(choices=[(w, w) for w in WINDOWS], required=False, initial="all")
+    role = forms.ChoiceField(choices=_choices(Role, "any role"), required=False)
+    provider = forms.ChoiceField(choices=_choices(Provider, "any provider"), required=False)
+    tier = forms.ChoiceField(choices=_choices(Tier, "any tier"), required=False)
+    symbol = forms.CharField(required=False, max_length=16, validators=[_symbol])
+    sort = forms.ChoiceField(choices=[(s, s) for s in ACTIVITY_SORTS], required=False, initial="answers")
+
+    def filters(self) -> dict[str, str]:
+        """The valid filters, with defaults for anything missing or invalid."""
+        data = self.cleaned_data if self.is_valid() else {}
+        return {
+            "window": data.get("window") or "all",
+            "role": data.get("role") or "",
+            "provider": data.get("provider") or "",
+            "tier": data.get("tier") or "",
+            "symbol": (data.get("symbol") or "").upper(),
+            "sort": data.get("sort") or "answers",
+        }
+
+
+def default_as_of(latest: dt.date | None) -> dt.date:
+    return latest or dt.date.today()  # noqa: DTZ011 - a calendar date for a form's initial value

@@ -1,0 +1,405 @@
+"""Cost against decision quality of cheap-first escalation, swept over the trigger thresholds.
+
+A simulator, run through the real machinery: debates are recorded with the rules panel (tool calls
+stored as usual), then every debate is replayed on its recorded context (debates/replay.py) by the
+ArenaCoordinator with simulated agents registered as a provider. Per setting it prints the cost
+relative to an always-powerful panel and the share of decisions (buy / sell / hold) equal to that
+panel's, and writes the curve to benchmarks/out/escalation_frontier.svg.
+
+The simulated agents (all seeded, so runs are reproducible):
+- every debate has a hidden true stance (bullish 40 %, bearish 40 %, neutral 20 %) and is "hard"
+  with probability --hard (default 30 %); a hidden high-risk flag is set with probability 10 %;
+- an analyst states the true stance with its tier's accuracy (easy / hard debates; defaults cheap
+  0.80 / 0.45, powerful 0.93 / 0.75), otherwise one of the two other stances; its confidence is
+  drawn higher when it is right (the powerful tier is better calibrated than the cheap one);
+- a judge is the confidence-weighted vote of the analysts it is shown (the rules judge); cheap and
+  powerful judges decide alike and differ only in price, so the sweep measures what escalating
+  analysts buys;
+- each call costs the model's real list price from genai-prices for fixed token counts (analyst
+  2,500 in / 400 out; judge 3,500 in / 300 out): gpt-4o-mini vs gpt-4o by default,
+  --pair anthropic for claude-3-5-haiku vs claude-sonnet-4-5.
+
+    .venv/bin/python benchmarks/escalation_frontier.py                   # 400 debates, SQLite in /tmp
+    .venv/bin/python benchmarks/escalation_frontier.py --debates 1000 --pair anthropic
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from _setup import ROOT, django_setup
+
+OUT = ROOT / "benchmarks" / "out"
+PAIRS = {
+    "openai": (("gpt-4o-mini", "openai"), ("gpt-4o", "openai")),
+    "anthropic": (("claude-3-5-haiku-latest", "anthropic"), ("claude-sonnet-4-5", "anthropic")),
+}
+TOKENS = {"analyst": (2500, 400), "judge": (3500, 300)}
+STANCES = ("bullish", "bearish", "neutral")
+
+
+@dataclass(frozen=True)
+class SimParams:
+    hard: float = 0.30
+    cheap: tuple[float, float] = (0.80, 0.45)  # accuracy on easy, hard debates
+    powerful: tuple[float, float] = (0.93, 0.75)
+    high_risk: float = 0.10
+
+
+def _rng(*parts: object) -> random.Random:
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+class SimulatedAgents:
+    """A provider whose analysts are right with a known probability and whose calls have list prices."""
+
+    name = "sim"
+
+    def __init__(self, params: SimParams) -> None:
+        self.params = params
+
+    def world(self, symbol: str, as_of: dt.date) -> tuple[str, bool, bool]:
+        rng = _rng("world", symbol, as_of)
+        truth = rng.choices(STANCES, weights=(0.4, 0.4, 0.2))[0]
+        return truth, rng.random() < self.params.hard, rng.random() < self.params.high_risk
+
+    async def complete(self, call):  # type: ignore[no-untyped-def]
+        from agents.providers.base import ProviderReply, Usage
+        from agents.providers.rules import judge
+        from agents.schemas import AnalystOutput, RiskLevel, Stance
+
+        request = call.request
+        ctx = request.context
+        tier = request.profile.tier
+        if request.role == "judge":
+            output = judge(request.analyst_views, False, quorum=request.quorum)
+            tokens = TOKENS["judge"]
+        else:
+            truth, hard, high_risk = self.world(ctx.symbol, ctx.as_of)
+            rng = _rng("agent", ctx.symbol, ctx.as_of, request.role, tier)
+            accuracy = (self.params.powerful if tier == "powerful" else self.params.cheap)[int(hard)]
+            right = rng.random() < accuracy
+            stance = truth if right else rng.choice([s for s in STANCES if s != truth])
+            if tier == "powerful":
+                confidence = rng.uniform(0.6, 0.95) if right else rng.uniform(0.3, 0.65)
+            else:
+                confidence = rng.uniform(0.5, 0.9) if right else rng.uniform(0.4, 0.85)
+            risk = (
+                (RiskLevel.HIGH if high_risk else RiskLevel.LOW) if request.role == "risk_manager" else None
+            )
+            output = AnalystOutput(
+                stance=Stance(stance),
+                confidence=round(confidence, 4),
+                signals=[],
+                reasoning=f"simulated {tier} {request.role}",
+                key_risks=[],
+                risk_level=risk,
+            )
+            tokens = TOKENS["analyst"]
+        usage = Usage(input_tokens=tokens[0], output_tokens=tokens[1])
+        return ProviderReply(
+            text=output.model_dump_json(), parsed=output, usage=usage, prompt_version="sim-v1"
+        )
+
+
+class Prices:
+    """The model pair. The gateway prices every call itself (agents.pricing: genai-prices list
+    prices, found through the profile's ``pricing_provider`` parameter); nothing is priced here."""
+
+    def __init__(self, pair: str) -> None:
+        self.models = {"cheap": PAIRS[pair][0], "powerful": PAIRS[pair][1]}
+        self.unknown = 0
+
+    def of(self, result) -> Decimal:  # type: ignore[no-untyped-def]
+        self.unknown += result.unknown_cost_attempts
+        return Decimal(result.known_cost_usd)
+
+
+def _plans(prices: Prices):  # type: ignore[no-untyped-def]
+    from agents.models import ANALYST_ROLES
+    from agents.providers.base import ProfileSpec
+    from agents.selectors import PanelPlan, PanelPolicy
+
+    def spec(i: int, role: str, tier: str) -> ProfileSpec:
+        model, provider = prices.models[tier]
+        return ProfileSpec(
+            id=-i,
+            name=f"sim-{role}-{tier}",
+            role=role,
+            provider="sim",
+            model=model,
+            tier=tier,
+            params={"pricing_provider": provider},
+        )
+
+    cheap = {role: spec(i, role, "cheap") for i, role in enumerate(ANALYST_ROLES, 1)}
+    strong = {role: spec(10 + i, role, "powerful") for i, role in enumerate(ANALYST_ROLES, 1)}
+    base = dict(panel_id=0, call_timeout_s=30.0, deadline_s=120.0, quorum=3)
+    powerful = PanelPlan(
+        name="always-powerful",
+        analysts=strong,
+        escalation={},
+        judge=spec(21, "judge", "powerful"),
+        escalation_judge=None,
+        **base,
+    )
+    cheap_first = PanelPlan(
+        name="cheap-first",
+        analysts=cheap,
+        escalation=strong,
+        judge=spec(20, "judge", "cheap"),
+        escalation_judge=spec(21, "judge", "powerful"),
+        **base,
+    )
+    return powerful, cheap_first, PanelPolicy
+
+
+def _settings(policy_cls):  # type: ignore[no-untyped-def]
+    """(family, label, policy) for every point of the sweep."""
+    out = [("reference", "always cheap (no trigger)", policy_cls())]
+    for scope in ("dissenters", "panel"):
+        for x in [round(0.40 + 0.05 * i, 2) for i in range(13)]:
+            policy = policy_cls(
+                escalate_on_low_agreement=True,
+                agreement_threshold=x,
+                escalation_scope=scope,
+                escalate_on_quorum_shortfall=True,
+            )
+            out.append((f"agreement, {scope}", f"agreement < {x:.2f}, {scope}", policy))
+    for y in [round(0.50 + 0.05 * i, 2) for i in range(9)]:
+        policy = policy_cls(
+            escalate_on_low_confidence=True,
+            confidence_measure="weighted",
+            confidence_threshold=y,
+            escalation_scope="panel",
+        )
+        out.append(("weighted confidence, panel", f"weighted conf < {y:.2f}, panel", policy))
+    for z in [round(0.10 + 0.05 * i, 2) for i in range(9)]:
+        policy = policy_cls(
+            escalate_on_low_judge_confidence=True, judge_confidence_threshold=z, escalation_scope="panel"
+        )
+        out.append(("judge confidence, panel", f"judge conf < {z:.2f}, panel", policy))
+    for z in (0.2, 0.3, 0.4):
+        for x in (0.45, 0.5):
+            policy = policy_cls(
+                escalate_on_low_agreement=True,
+                agreement_threshold=x,
+                escalate_on_low_judge_confidence=True,
+                judge_confidence_threshold=z,
+                escalation_scope="panel",
+            )
+            label = f"agreement < {x:.2f} or judge < {z:.2f}, panel"
+            out.append(("agreement or judge confidence, panel", label, policy))
+    for x in (0.7, 0.8):
+        policy = policy_cls(
+            escalate_on_low_agreement=True,
+            agreement_threshold=x,
+            escalate_on_high_risk=True,
+            escalation_scope="panel",
+        )
+        out.append(("agreement + high risk, panel", f"agreement < {x:.2f} or high risk, panel", policy))
+    return out
+
+
+def _record(count: int) -> list:  # type: ignore[type-arg]
+    """``count`` rules debates, recorded through the debate service (reused when already there)."""
+    from debates.models import DebateSession, DebateStatus, Instrument
+    from debates.services import debate_run_now
+
+    have = list(DebateSession.objects.filter(status=DebateStatus.COMPLETED).order_by("id")[:count])
+    symbols = list(Instrument.objects.order_by("symbol").values_list("symbol", flat=True))
+    first = dt.date(2022, 6, 1)
+    i = len(have)
+    while len(have) < count:
+        symbol, as_of = symbols[i % len(symbols)], first + dt.timedelta(days=(i // len(symbols)) * 3)
+        session = debate_run_now(symbol=symbol, as_of=as_of)
+        if session.status == DebateStatus.COMPLETED:
+            have.append(session)
+        i += 1
+    return have
+
+
+async def _decide(plan, contexts, prices):  # type: ignore[no-untyped-def]
+    from debates.coordinator import ArenaCoordinator
+
+    actions, cost, escalated = [], Decimal(0), 0
+    for context in contexts:
+        outcome = await ArenaCoordinator(plan, lookback=len(context.bars)).arun(context)
+        decision = outcome.decision
+        actions.append(decision.action.value if decision else "none")
+        cost += sum((prices.of(r) for _n, r in outcome.results), Decimal(0))
+        escalated += outcome.escalated
+    return actions, cost, escalated
+
+
+TRUE_ACTION = {"bullish": "buy", "bearish": "sell", "neutral": "hold"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--debates", type=int, default=400)
+    parser.add_argument("--pair", choices=sorted(PAIRS), default="openai")
+    parser.add_argument("--hard", type=float, default=SimParams.hard, help="Share of hard debates.")
+    parser.add_argument(
+        "--seed-db", default=f"sqlite:///{Path(tempfile.gettempdir()) / 'arena_frontier.sqlite3'}"
+    )
+    args = parser.parse_args()
+    django_setup(args.seed_db)
+
+    from agents.providers import register_provider
+    from debates.replay import recorded_context
+
+    params = SimParams(hard=args.hard)
+    register_provider("sim", SimulatedAgents(params))
+    prices = Prices(args.pair)
+    started = time.perf_counter()
+    sessions = _record(args.debates)
+    contexts = [recorded_context(s, sorted(s.tool_calls.all(), key=lambda c: c.sequence)) for s in sessions]
+    powerful, cheap_first, policy_cls = _plans(prices)
+
+    agents = SimulatedAgents(params)
+    truth = [TRUE_ACTION[agents.world(c.symbol, c.as_of)[0]] for c in contexts]
+
+    def correct(actions: list[str]) -> float:
+        return sum(a == t for a, t in zip(actions, truth, strict=True)) / len(truth)
+
+    async def sweep():  # type: ignore[no-untyped-def]
+        reference, reference_cost, _ = await _decide(powerful, contexts, prices)
+        rows = []
+        for family, label, policy in _settings(policy_cls):
+            actions, cost, escalated = await _decide(cheap_first.replace(policy=policy), contexts, prices)
+            same = sum(a == b for a, b in zip(actions, reference, strict=True)) / len(reference)
+            rows.append(
+                (
+                    family,
+                    label,
+                    float(cost / reference_cost),
+                    same,
+                    escalated / len(contexts),
+                    correct(actions),
+                )
+            )
+        return reference_cost, correct(reference), rows
+
+    reference_cost, reference_correct, rows = asyncio.run(sweep())
+    if prices.unknown:
+        print(f"WARNING: {prices.unknown} calls had no known price and count as free")
+    elapsed = time.perf_counter() - started
+    _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, len(contexts))
+    OUT.mkdir(parents=True, exist_ok=True)
+    svg = OUT / "escalation_frontier.svg"
+    svg.write_text(_svg(rows, args, prices))
+    print(f"chart: {os.path.relpath(svg, ROOT)}")
+
+
+def _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, n) -> None:  # type: ignore[no-untyped-def]
+    cheap, strong = prices.models["cheap"][0], prices.models["powerful"][0]
+    print(f"{n} recorded debates replayed per setting; cheap {cheap}, powerful {strong}")
+    print("prices: genai-prices list prices per call (analyst 2,500 in / 400 out, judge 3,500 in / 300 out)")
+    print(
+        f"simulator: hard debates {params.hard:.0%}; accuracy easy/hard cheap {params.cheap}, "
+        f"powerful {params.powerful}; {elapsed:.1f} s"
+    )
+    print(
+        f"always-powerful panel: ${reference_cost:.4f} for {n} debates (${reference_cost / n:.5f} each), "
+        f"{reference_correct:.1%} of decisions match the hidden truth"
+    )
+    print(f"{'setting':<44} {'cost vs powerful':>16} {'same decision':>14} {'escalated':>10} {'correct':>8}")
+    for _family, label, cost, same, escalated, right in rows:
+        mark = "  <- target" if cost <= 0.2 and same >= 0.95 else ""
+        print(f"{label:<44} {cost:>15.1%} {same:>14.1%} {escalated:>10.1%} {right:>8.1%}{mark}")
+    hits = [r for r in rows if r[2] <= 0.2 and r[3] >= 0.95]
+    good = [r for r in rows if r[3] >= 0.95]
+    if good:
+        cheapest = min(good, key=lambda r: r[2])
+        print(
+            f"cheapest setting with >= 95 % equal decisions: {cheapest[1]}: {cheapest[2]:.1%} of the cost "
+            f"({1 - cheapest[2]:.0%} lower), {cheapest[3]:.1%} equal, {cheapest[5]:.1%} correct"
+        )
+    if hits:
+        cheapest = min(hits, key=lambda r: r[2])
+        print(
+            f"target met: {cheapest[1]} costs {cheapest[2]:.1%} of always-powerful "
+            f"({1 - cheapest[2]:.0%} lower) with {cheapest[3]:.1%} equal decisions"
+        )
+    else:
+        within = [r for r in rows if r[2] <= 0.2]
+        best = max(within, key=lambda r: r[3])
+        print(
+            f"target NOT met: the best setting within 80 % savings is {best[1]} at {best[3]:.1%} equal "
+            f"decisions (cost {best[2]:.1%})"
+        )
+
+
+def _svg(rows, args, prices) -> str:  # type: ignore[no-untyped-def]
+    """Hand-written SVG: cost relative to always-powerful (x) against equal decisions (y)."""
+    width, height, left, bottom, top, right = 860, 480, 70, 60, 40, 290
+    plot_w, plot_h = width - left - right, height - top - bottom
+    y_min = math.floor((min(r[3] for r in rows) - 0.02) * 20) / 20
+
+    def x(v: float) -> float:
+        return left + min(v, 1.2) / 1.2 * plot_w
+
+    def y(v: float) -> float:
+        return top + (1 - (v - y_min) / (1 - y_min)) * plot_h
+
+    colours = ["#000000", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#1f77b4", "#8c564b", "#e377c2"]
+    families = list(dict.fromkeys(r[0] for r in rows))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<rect x="{x(0):.1f}" y="{y(1):.1f}" width="{x(0.2) - x(0):.1f}" height="{y(0.95) - y(1):.1f}" '
+        'fill="#2ca02c" fill-opacity="0.12"/>',
+        f'<text x="{x(0) + 4:.1f}" y="{y(0.95) - 4:.1f}" fill="#2ca02c">target</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" stroke="black"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="black"/>',
+        f'<text x="{left + plot_w / 2:.1f}" y="{height - 15}" text-anchor="middle">cost relative to '
+        "always-powerful</text>",
+        f'<text x="18" y="{top + plot_h / 2:.1f}" text-anchor="middle" transform="rotate(-90 18 '
+        f'{top + plot_h / 2:.1f})">decisions equal to always-powerful</text>',
+        f'<text x="{left}" y="22" font-size="14">Escalation frontier ({prices.models["cheap"][0]} → '
+        f"{prices.models['powerful'][0]}; {args.debates} debates, simulated, {args.hard:.0%} hard)</text>",
+    ]
+    for tick in (0, 0.2, 0.4, 0.6, 0.8, 1.0, 1.2):
+        tx, ty = x(tick), top + plot_h
+        parts.append(f'<line x1="{tx:.1f}" y1="{ty}" x2="{tx:.1f}" y2="{ty + 5}" stroke="black"/>')
+        parts.append(
+            f'<text x="{x(tick):.1f}" y="{top + plot_h + 18}" text-anchor="middle">{tick:.0%}</text>'
+        )
+    steps = 5
+    for i in range(steps + 1):
+        value = y_min + (1 - y_min) * i / steps
+        parts.append(
+            f'<line x1="{left - 5}" y1="{y(value):.1f}" x2="{left}" y2="{y(value):.1f}" stroke="black"/>'
+        )
+        parts.append(f'<text x="{left - 8}" y="{y(value) + 4:.1f}" text-anchor="end">{value:.0%}</text>')
+    for index, family in enumerate(families):
+        colour = colours[index % len(colours)]
+        points = sorted((r[2], r[3]) for r in rows if r[0] == family)
+        if len(points) > 1:
+            path = " ".join(f"{x(c):.1f},{y(s):.1f}" for c, s in points)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.5"/>')
+        for c, s in points:
+            parts.append(f'<circle cx="{x(c):.1f}" cy="{y(s):.1f}" r="3" fill="{colour}"/>')
+        legend_y = top + 10 + index * 18
+        parts.append(f'<circle cx="{width - right + 20}" cy="{legend_y}" r="4" fill="{colour}"/>')
+        parts.append(f'<text x="{width - right + 30}" y="{legend_y + 4}">{family}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+if __name__ == "__main__":
+    main()
