@@ -1,4 +1,4 @@
-"""Forms of the hub: trying a tool, and filtering the agent activity table."""
+"""Forms of the hub: trying a tool, filtering the leaderboard, starting a competition."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator
 
 from agents.models import Provider, Role, Tier
 from arena_project.hub.selectors import ACTIVITY_SORTS, WINDOWS
+from competition.selectors import SORT_FIELDS, LeaderboardQuery
 
 SYMBOL_TOOLS = {"get_quote", "get_bars"}
 _symbol = RegexValidator(
@@ -65,27 +66,60 @@ def _choices(enum: type[Any], blank: str) -> list[tuple[str, str]]:
     return [("", blank), *enum.choices]
 
 
-class ActivityFilterForm(forms.Form):
-    """Window and filters of the agent activity table; an invalid value is reported, not a 500."""
+LEADERBOARD_KINDS = [("agents", "Agent profiles"), ("traders", "Trader profiles")]
+LEADERBOARD_SORTS = [*SORT_FIELDS, *(f"-{f}" for f in SORT_FIELDS)]
+DEFAULT_LEADERBOARD_SORT = "-hit_rate_low"
 
-    window = forms.ChoiceField(choices=[(w, w) for w in WINDOWS], required=False, initial="all")
+
+class LeaderboardFilterForm(forms.Form):
+    """Window, filters and sorting of the leaderboard page (and of its agent activity table).
+
+    Anything invalid is reported on the page and replaced by its default, never a 500: the page is
+    reached by hand-edited URLs too. ``sort`` orders the rankings (the selector's columns, ``-`` for
+    descending), ``activity_sort`` the activity table.
+    """
+
+    kind = forms.ChoiceField(choices=LEADERBOARD_KINDS, required=False, initial="agents")
+    window = forms.ChoiceField(choices=[(w, w) for w in WINDOWS], required=False, initial="30d")
     role = forms.ChoiceField(choices=_choices(Role, "any role"), required=False)
     provider = forms.ChoiceField(choices=_choices(Provider, "any provider"), required=False)
     tier = forms.ChoiceField(choices=_choices(Tier, "any tier"), required=False)
     symbol = forms.CharField(required=False, max_length=16, validators=[_symbol])
-    sort = forms.ChoiceField(choices=[(s, s) for s in ACTIVITY_SORTS], required=False, initial="answers")
+    sort = forms.ChoiceField(
+        choices=[(s, s) for s in LEADERBOARD_SORTS], required=False, initial=DEFAULT_LEADERBOARD_SORT
+    )
+    activity_sort = forms.ChoiceField(
+        choices=[(s, s) for s in ACTIVITY_SORTS], required=False, initial="answers"
+    )
 
     def filters(self) -> dict[str, str]:
-        """The valid filters, with defaults for anything missing or invalid."""
-        data = self.cleaned_data if self.is_valid() else {}
+        """The valid values, with defaults for anything missing or invalid (field by field)."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
         return {
-            "window": data.get("window") or "all",
+            "kind": data.get("kind") or "agents",
+            "window": data.get("window") or "30d",
             "role": data.get("role") or "",
             "provider": data.get("provider") or "",
             "tier": data.get("tier") or "",
             "symbol": (data.get("symbol") or "").upper(),
-            "sort": data.get("sort") or "answers",
+            "sort": data.get("sort") or DEFAULT_LEADERBOARD_SORT,
+            "activity_sort": data.get("activity_sort") or "answers",
         }
+
+    def query(self) -> LeaderboardQuery:
+        """The selector's query; role, provider and tier only filter agent profiles."""
+        f = self.filters()
+        agents = f["kind"] == "agents"
+        return LeaderboardQuery(
+            kind=f["kind"],
+            window=f["window"],
+            role=(f["role"] or None) if agents else None,
+            provider=(f["provider"] or None) if agents else None,
+            tier=(f["tier"] or None) if agents else None,
+            symbol=f["symbol"] or None,
+            sort=f["sort"],
+        )
 
 
 def default_as_of(latest: dt.date | None) -> dt.date:

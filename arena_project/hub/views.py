@@ -23,8 +23,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from arena_project.errors import NotFoundError
 from arena_project.hub import selectors
 from arena_project.hub.formatting import ratio
-from arena_project.hub.forms import ActivityFilterForm, ToolTryForm, default_as_of
+from arena_project.hub.forms import LeaderboardFilterForm, ToolTryForm, default_as_of
+from arena_project.hub.leaderboard import leaderboard_charts, leaderboard_columns
 from arena_project.hub.tool_try import ToolTry, known_symbols, latest_bar_date, tool_names, tool_try
+from competition.selectors import leaderboard_rows_cached
 from debates.extensions import session_sections
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ View = TypeVar("View", bound=Callable[..., HttpResponse])
 RECENT_PAGE_SIZE = 25
 PANEL_PAGE_SIZE = 10
 ACTIVITY_PAGE_SIZE = 50
+LEADERBOARD_PAGE_SIZE = 25
 
 
 def staff_required(view: View) -> View:
@@ -203,19 +206,33 @@ def _closes(outcome: ToolTry | None) -> list[tuple[float, float]]:
 @require_GET
 @staff_required
 def leaderboard(request: HttpRequest) -> HttpResponse:
-    form = ActivityFilterForm(request.GET or None)
+    """The leaderboard selector's rankings (window, filters, sort, pages, intervals, baseline marks,
+    three charts) and, below, the raw agent activity of the same window and filters."""
+    form = LeaderboardFilterForm(request.GET or None)
     filters = form.filters()
-    rows = selectors.profile_activity(
-        window=filters["window"],
-        role=filters["role"],
-        provider=filters["provider"],
-        tier=filters["tier"],
-        symbol=filters["symbol"],
-        sort=filters["sort"],
-    )
-    page = Paginator(rows, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))  # one row per profile
-    points = [(row.avg_latency_ms or 0, row.valid_share or 0, row.name) for row in page]
-    context = {"form": form, "filters": filters, "page": page, "points": points}
+    query = form.query()
+    board = leaderboard_rows_cached(query=query)
+    page = Paginator(board.rows, LEADERBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    activity: Any = None
+    if query.kind == "agents":
+        rows = selectors.profile_activity(
+            window=filters["window"],
+            role=filters["role"],
+            provider=filters["provider"],
+            tier=filters["tier"],
+            symbol=filters["symbol"],
+            sort=filters["activity_sort"],
+        )
+        activity = Paginator(rows, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("activity_page"))
+    context = {
+        "form": form,
+        "filters": filters,
+        "board": board,
+        "page": page,
+        "activity": activity,
+        "columns": leaderboard_columns(filters["sort"]),
+        **leaderboard_charts(board.rows),
+    }
     return render(request, "hub/leaderboard.html", context)  # bad filters: a message, defaults applied
 
 

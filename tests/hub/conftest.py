@@ -19,3 +19,15 @@ def user_client(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_leaderboard_cache() -> None:
+    """The leaderboard's answers and the rollup's watermark are cached per process; each test's
+    database starts afresh, so must they."""
+    from django.core.cache import cache
+
+    from competition.services import rollup
+
+    rollup._THROUGH_CACHE.clear()
+    cache.clear()
