@@ -234,9 +234,3 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         **leaderboard_charts(board.rows),
     }
     return render(request, "hub/leaderboard.html", context)  # bad filters: a message, defaults applied
-
-
-@require_GET
-@staff_required
-def competitions(request: HttpRequest) -> HttpResponse:
-    return render(request, "hub/competitions.html", {})
