@@ -127,9 +127,9 @@ def test_leaderboard_filters(page: Page, live_server, operator, debates, console
     expect(page.locator("#activity-empty")).to_be_visible()
     page.locator("a", has_text="Reset").first.click()
     expect(page.locator("table.activity tbody tr")).to_have_count(6)
-    page.locator("th a", has_text="Avg confidence").click()
-    page.wait_for_url(re.compile(r".*sort=confidence.*"))
-    expect(page.locator('th a[aria-sort="descending"]')).to_have_text("Avg confidence")
+    page.locator("#activity th a", has_text="Avg confidence").click()
+    page.wait_for_url(re.compile(r".*activity_sort=confidence.*"))
+    expect(page.locator('#activity th a[aria-sort="descending"]')).to_have_text("Avg confidence")
     console_errors.check()
 
 
