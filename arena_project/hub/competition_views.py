@@ -127,7 +127,7 @@ def _start(request: HttpRequest, form: CompetitionStartForm) -> HttpResponse | N
             use_default_budget=data.get("budget_usd") is None,
             confirm=bool(data.get("confirm_over_budget")),
             name=data.get("name") or "",
-            requested_by=request.user,  # type: ignore[arg-type]
+            requested_by=request.user,
         )
     except BudgetExceededError as exc:
         messages.error(request, f"Not started: {exc.message}")
