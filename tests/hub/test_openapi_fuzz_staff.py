@@ -82,13 +82,15 @@ def _rules_held(ctx, body: dict) -> dict:
 
 
 def _panel_rules(body: dict) -> None:
+    # a debate's deadline is at least one call's timeout (either may be left to its default)
     default = {f: Panel._meta.get_field(f).default for f in ("call_timeout_s", "deadline_s")}
     call = body.get("call_timeout_s", default["call_timeout_s"])
     deadline = body.get("deadline_s", default["deadline_s"])
-    if call > deadline:  # a debate's deadline is at least one call's timeout
-        body["call_timeout_s"] = body["deadline_s"] = deadline if "deadline_s" in body else call
-        if body["deadline_s"] >= 300:
-            body["call_timeout_s"] = body["deadline_s"] = default["deadline_s"]
+    if call > deadline:
+        if "deadline_s" in body:
+            body["call_timeout_s"] = deadline
+        else:
+            body["deadline_s"] = body["call_timeout_s"] = min(call, default["deadline_s"])
     if "seats" in body:
         # seats name existing profiles of their role and form a panel: the seeded panel's seats
         body["seats"] = list(_VALID_SEATS)
