@@ -25,7 +25,7 @@ from arena_project.errors import NotFoundError
 from arena_project.hub import selectors
 from arena_project.hub.forms import CompetitionStartForm
 from arena_project.hub.tool_try import known_symbols, latest_bar_date
-from arena_project.hub.views import _not_found, _poll_interval, staff_required
+from arena_project.hub.views import not_found_page, poll_interval_ms, staff_required
 from competition.errors import BudgetExceededError
 from competition.models import RunMode
 from competition.selectors import competition_run_get
@@ -157,7 +157,7 @@ def _run_context(request: HttpRequest, run_id: int) -> dict[str, Any]:
         "baselines": selectors.run_baseline_scores(run),
         "decisions": decisions,
         "live": not run.finished,
-        "poll_interval": _poll_interval(),
+        "poll_interval": poll_interval_ms(),
     }
 
 
@@ -167,7 +167,7 @@ def competition_detail(request: HttpRequest, run_id: str) -> HttpResponse:
     try:
         context = _run_context(request, int(run_id))
     except NotFoundError as exc:
-        return _not_found(request, exc.message)
+        return not_found_page(request, exc.message)
     return render(request, "hub/competition_detail.html", context)
 
 
@@ -178,5 +178,5 @@ def competition_fragment(request: HttpRequest, run_id: str) -> HttpResponse:
     try:
         context = _run_context(request, int(run_id))
     except NotFoundError as exc:
-        return _not_found(request, exc.message)
+        return not_found_page(request, exc.message)
     return render(request, "hub/_competition_body.html", context)

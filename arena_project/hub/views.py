@@ -53,12 +53,12 @@ def staff_required(view: View) -> View:
     return wrapper  # type: ignore[return-value]
 
 
-def _poll_interval() -> int:
+def poll_interval_ms() -> int:
     """How often live parts of a page refresh, in ms (ARENA_HUB_POLL_MS; the browser tests shorten it)."""
     return int(getattr(settings, "ARENA_HUB_POLL_MS", 3000))
 
 
-def _not_found(request: HttpRequest, message: str) -> HttpResponse:
+def not_found_page(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "hub/not_found.html", {"message": message}, status=404)
 
 
@@ -76,7 +76,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "daily_debate_items": [(f"{d.day:%d %b}", float(d.debates)) for d in daily],
         "daily_cost_total": sum((d.cost_usd for d in daily), selectors.ZERO),
         "active": selectors.active_debates(),
-        "poll_interval": _poll_interval(),
+        "poll_interval": poll_interval_ms(),
     }
     return render(request, "hub/overview.html", context)
 
@@ -106,7 +106,7 @@ def _debate_context(session_id: int) -> dict[str, Any]:
         "sections": sections,
         "sections_error": sections_error,
         "live": session.status in selectors.ACTIVE_STATUSES,
-        "poll_interval": _poll_interval(),
+        "poll_interval": poll_interval_ms(),
     }
 
 
@@ -126,7 +126,7 @@ def debate_detail(request: HttpRequest, session_id: str) -> HttpResponse:
     try:
         context = _debate_context(int(session_id))
     except NotFoundError as exc:
-        return _not_found(request, exc.message)
+        return not_found_page(request, exc.message)
     return render(request, "hub/debate_detail.html", context)
 
 
@@ -137,7 +137,7 @@ def debate_fragment(request: HttpRequest, session_id: str) -> HttpResponse:
     try:
         context = _debate_context(int(session_id))
     except NotFoundError as exc:
-        return _not_found(request, exc.message)
+        return not_found_page(request, exc.message)
     return render(request, "hub/_debate_body.html", context)
 
 
