@@ -42,7 +42,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.functions import Cast, Coalesce, TruncDate, TruncHour
 
 from debates.models import DebateConsensus, DebateMessage, LlmCall
 from outcomes.models import OutcomeStatus
@@ -161,10 +161,13 @@ def _window(qs: QuerySet[Any], field: str, ranges: Ranges) -> QuerySet[Any]:
 
 
 def _group(qs: QuerySet[Any], keys: Sequence[str], time_field: str, symbol_path: str) -> QuerySet[Any]:
-    """``values()`` by the requested keys: ``day`` is the UTC date of ``time_field``, ``symbol`` the
-    debate's (joined only when asked for, so the planner is not pushed into a needless join)."""
+    """``values()`` by the requested keys: ``day`` is the UTC date of ``time_field``, ``hour`` its UTC
+    hour (a datetime), ``symbol`` the debate's (joined only when asked for, so the planner is not
+    pushed into a needless join)."""
     if "day" in keys:
         qs = qs.annotate(day=TruncDate(time_field, tzinfo=dt.UTC))
+    if "hour" in keys:
+        qs = qs.annotate(hour=TruncHour(time_field, tzinfo=dt.UTC))
     if "symbol" in keys:
         qs = qs.annotate(symbol=Coalesce(F(symbol_path), Value("")))
     return qs.values(*keys).order_by()
@@ -292,14 +295,15 @@ def trader_decision_sums(*, ranges: Ranges, symbol: str | None = None) -> QueryS
 
 
 def trader_call_sums(*, ranges: Ranges, symbol: str | None = None) -> QuerySet[Any]:
-    """Per trader profile: the ledger of its competition debates."""
-    qs = _window(
-        LlmCall.objects.filter(session__competition_decision__entry__trader__isnull=False),
-        "created_at",
-        ranges,
-    )
+    """Per trader profile: the ledger of its competition debates.
+
+    Driven from the competition's decisions (a few per trader and day) to their sessions' calls
+    through the ledger's session index, rather than from the whole ledger in the window.
+    """
+    decisions = CompetitionDecision.objects.filter(entry__trader__isnull=False)
     if symbol:
-        qs = qs.filter(session__symbol=symbol)
+        decisions = decisions.filter(symbol=symbol)
+    qs = _window(LlmCall.objects.filter(session_id__in=decisions.values("session_id")), "created_at", ranges)
     return (
         qs.values(trader_id=F("session__competition_decision__entry__trader_id"))
         .order_by()

@@ -391,19 +391,28 @@ class CompetitionScore(models.Model):
 
 
 class LeaderboardDaily(models.Model):
-    """Per agent profile, per UTC day, per symbol (``*`` = all symbols): the sums the leaderboard adds up.
+    """Per agent profile, per UTC day (or hour of it), per symbol (``*`` = all symbols): the sums the
+    leaderboard adds up.
 
-    Rows with no profile hold the day's baseline sums (every decision, however many profiles took
-    part). A rollup of the debate messages, their outcomes and the cost ledger, rebuilt day by day by
-    ``leaderboard_rollup_refresh`` (a django-q2 schedule); the leaderboard reads it for whole days up
-    to ``LeaderboardRollupState.complete_through`` and the raw tables for the rest, so its answer
-    equals the raw aggregation's (tested). Field meanings: ``competition.aggregates``.
+    Rows with no ``hour`` hold a whole day; rows with an ``hour`` (0-23) hold one hour of a recent day
+    (the last ``HOURLY_DAYS`` days), which a rolling window needs for its first, partial day. Rows with
+    no profile hold the baseline sums (every decision, however many profiles took part). A rollup of
+    the debate messages, their outcomes and the cost ledger, rebuilt day by day by
+    ``leaderboard_rollup_refresh`` (a django-q2 schedule) up to the current hour; once it exists the
+    leaderboard reads only this table (one grouped query), so its answer equals the raw aggregation's
+    as of the last refresh (tested). Field meanings: ``competition.aggregates``.
     """
 
     profile = models.ForeignKey(
         AgentProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="leaderboard_days"
     )
     day = models.DateField()
+    hour = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(23)],
+        help_text="UTC hour of the day; empty for the whole day.",
+    )
     symbol = models.CharField(max_length=16, help_text="'*' for all symbols together.")
     decisions = models.PositiveIntegerField(default=0)
     escalated = models.PositiveIntegerField(default=0)
@@ -426,25 +435,41 @@ class LeaderboardDaily(models.Model):
     unknown_cost_calls = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["-day", "profile", "symbol"]
+        ordering = ["-day", "hour", "profile", "symbol"]
         verbose_name_plural = "leaderboard days"
         constraints = [
             models.UniqueConstraint(
                 fields=["profile", "day", "symbol"],
-                condition=Q(profile__isnull=False),
+                condition=Q(profile__isnull=False, hour__isnull=True),
                 name="leaderboarddaily_unique_profile_day",
             ),
             models.UniqueConstraint(
                 fields=["day", "symbol"],
-                condition=Q(profile__isnull=True),
+                condition=Q(profile__isnull=True, hour__isnull=True),
                 name="leaderboarddaily_unique_baseline_day",
             ),
+            models.UniqueConstraint(
+                fields=["profile", "day", "hour", "symbol"],
+                condition=Q(profile__isnull=False, hour__isnull=False),
+                name="leaderboarddaily_unique_profile_hour",
+            ),
+            models.UniqueConstraint(
+                fields=["day", "hour", "symbol"],
+                condition=Q(profile__isnull=True, hour__isnull=False),
+                name="leaderboarddaily_unique_baseline_hour",
+            ),
+            models.CheckConstraint(
+                condition=Q(hour__isnull=True) | Q(hour__gte=0, hour__lte=23),
+                name="leaderboarddaily_hour_valid",
+            ),
         ]
-        # The leaderboard reads one symbol (or '*') over a day range, grouped by profile.
-        indexes = [models.Index(fields=["symbol", "day", "profile"], name="leaderboarddaily_symbol_day")]
+        # The leaderboard reads one symbol (or '*') over a day range (whole days, plus the hours of
+        # a rolling window's first day), grouped by profile: one range scan of this index.
+        indexes = [models.Index(fields=["symbol", "day", "hour"], name="leaderboarddaily_sym_day_hour")]
 
     def __str__(self) -> str:
-        return f"{self.profile_id or 'all'} {self.day} {self.symbol}"
+        hour = "" if self.hour is None else f" {self.hour:02d}h"
+        return f"{self.profile_id or 'all'} {self.day}{hour} {self.symbol}"
 
 
 class LeaderboardRollupState(models.Model):

@@ -1,9 +1,12 @@
 """Reads of the competition app: runs with scores and curves, trader profiles, and the leaderboard.
 
-The leaderboard is computed by SQL aggregation (``competition.aggregates``): whole days come from
-the daily rollup, the ragged edges of a window (and anything after the rollup's watermark) from
-the raw tables, and the two sets of per-profile sums are added. Python then only turns each
-profile's sums into rates with their intervals, sorts and pages the rows (one row per profile).
+The leaderboard is computed by SQL aggregation: once the rollup exists (``LeaderboardDaily``, kept by
+``competition.services.rollup``), one grouped query over it answers every window and filter - whole
+days from its day rows, a rolling window's first (partial) day from its hour rows - as of its last
+refresh. Before the first refresh, or when asked (``source="raw"``), the same sums come from the raw
+tables (``competition.aggregates``; the reference the rollup is tested against). Python then only
+turns each profile's sums into rates with their intervals, sorts and pages the rows (one row per
+profile).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from .models import (
     LeaderboardDaily,
     TraderProfile,
 )
-from .services.rollup import day_start, rollup_complete_through
+from .services.rollup import day_start, rollup_status
 
 # --- runs and traders ---------------------------------------------------------------------------
 
@@ -135,13 +138,16 @@ class LeaderboardQuery:
     sort: str = "-hit_rate_low"
 
     def bounds(self, now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime]:
-        """[start, end) of the window: a rolling window ends now; from/to are whole UTC days."""
+        """[start, end) of the window: from/to are whole UTC days; a rolling window ends now and
+        starts on the hour (24h at 14:37 starts at 14:00 the day before), the rollup's grain."""
         if self.date_from is not None or self.date_to is not None:
             start = day_start(self.date_from) if self.date_from else None
             end = day_start(self.date_to + dt.timedelta(days=1)) if self.date_to else now
             return start, end
         span = WINDOWS[self.window or "all"]
-        return (now - span if span else None), now
+        if span is None:
+            return None, now
+        return (now - span).astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0), now
 
 
 @dataclass(frozen=True)
@@ -242,30 +248,7 @@ class Leaderboard:
     rollup_through: dt.date | None
     computed_at: dt.datetime
     raw_ranges: list[tuple[dt.datetime | None, dt.datetime]] = field(default_factory=list)
-
-
-def _split(
-    start: dt.datetime | None, end: dt.datetime, through: dt.date | None
-) -> tuple[tuple[dt.date, dt.date] | None, list[tuple[dt.datetime | None, dt.datetime]]]:
-    """Whole UTC days of [start, end) the rollup holds (up to ``through``), and the raw ranges left."""
-    if through is None:
-        return None, [(start, end)]
-    if start is None:
-        first = dt.date.min
-    else:
-        first = start.astimezone(dt.UTC).date()
-        if day_start(first) < start:
-            first += dt.timedelta(days=1)
-    last = min(through, end.astimezone(dt.UTC).date() - dt.timedelta(days=1))
-    if first > last:
-        return None, [(start, end)]
-    raw: list[tuple[dt.datetime | None, dt.datetime]] = []
-    if start is not None and start < day_start(first):
-        raw.append((start, day_start(first)))
-    after = day_start(last + dt.timedelta(days=1))
-    if after < end:
-        raw.append((after, end))
-    return (first, last), raw
+    rollup_refreshed_at: dt.datetime | None = None  # the rollup's answers are as of this time
 
 
 def _add(target: dict[Any, dict[str, Any]], key_field: str, rows: Iterable[dict[str, Any]]) -> None:
@@ -292,44 +275,65 @@ def _profile_filter(query: LeaderboardQuery, prefix: str = "") -> Q | None:
 PROFILE_META = ("name", "role", "provider", "model", "tier")
 
 
-def _agent_sums(
-    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
-) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]], dt.date | None, list[Any]]:
-    """Per-profile sums, the baseline's sums and the profiles' names: rollup days plus raw edges.
+def _rollup_rows(
+    start: dt.datetime | None, end: dt.datetime, symbol: str | None
+) -> QuerySet[LeaderboardDaily]:
+    """The rollup rows that make up [start, end): the day rows of its whole days, and the hour rows
+    of its first day when it starts within one (a rolling window starts on the hour)."""
+    rows = LeaderboardDaily.objects.filter(symbol=symbol or ALL_SYMBOLS)
+    end_utc = end.astimezone(dt.UTC)
+    last = end_utc.date() if end_utc.time() != dt.time.min else end_utc.date() - dt.timedelta(days=1)
+    if start is None:
+        return rows.filter(day__lte=last, hour__isnull=True)
+    start_utc = start.astimezone(dt.UTC)
+    first = start_utc.date()
+    if start_utc.time() == dt.time.min:
+        return rows.filter(day__gte=first, day__lte=last, hour__isnull=True)
+    return rows.filter(day__gte=first, day__lte=last).filter(
+        Q(day__gt=first, hour__isnull=True) | Q(day=first, hour__gte=start_utc.hour)
+    )
 
-    One query reads the rollup (the baseline rows are its NULL-profile group, the names come with
-    the join), and one query per family reads every raw range at once.
-    """
-    through = rollup_complete_through()
-    days, raw = _split(start, end, through)
+
+def _agent_sums_rollup(
+    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
+    """Per-profile sums, the baseline's and the profiles' names from the rollup: one query (the
+    baseline rows are its NULL-profile group, the names come with the join)."""
     sums: dict[Any, dict[str, Any]] = defaultdict(dict)
     base: dict[str, Any] = {}
     meta: dict[int, dict[str, str]] = {}
+    rolled = _rollup_rows(start, end, query.symbol)
     profile_filter = _profile_filter(query, "profile__")
-    if days is not None:
-        rolled = LeaderboardDaily.objects.filter(symbol=query.symbol or ALL_SYMBOLS, day__range=days)
-        if profile_filter is not None:
-            rolled = rolled.filter(profile_filter | Q(profile__isnull=True))
-        names = [f"profile__{f}" for f in PROFILE_META]
-        grouped = rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
-        for row in grouped:
-            profile_id = row.pop("profile_id")
-            described = {f: row.pop(f"profile__{f}") for f in PROFILE_META}
-            if profile_id is None:
-                _add_one(base, {f: row[f] for f in BASELINE_SUMS})
-            else:
-                meta[profile_id] = described
-                _add_one(sums[profile_id], row)
-    if raw:
-        for query_sums in (*PROFILE_QUERIES, profile_call_sums):
-            rows = query_sums(ranges=raw, symbol=query.symbol, profile_filter=profile_filter)
-            _add(sums, "profile_id", rows)
-        _add_one(base, baseline_sums(ranges=raw, symbol=query.symbol))
-    missing = [pk for pk in sums if pk not in meta]
-    if missing:
-        for profile in AgentProfile.objects.filter(pk__in=missing).values("pk", *PROFILE_META):
-            meta[profile.pop("pk")] = profile
-    return sums, base, meta, through, raw
+    if profile_filter is not None:
+        rolled = rolled.filter(profile_filter | Q(profile__isnull=True))
+    names = [f"profile__{f}" for f in PROFILE_META]
+    grouped = rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
+    for row in grouped:
+        profile_id = row.pop("profile_id")
+        described = {f: row.pop(f"profile__{f}") for f in PROFILE_META}
+        if profile_id is None:
+            _add_one(base, {f: row[f] for f in BASELINE_SUMS})
+        else:
+            meta[profile_id] = described
+            _add_one(sums[profile_id], row)
+    return sums, base, meta
+
+
+def _agent_sums_raw(
+    query: LeaderboardQuery, ranges: list[Any]
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
+    """The same sums from the raw tables: one query per family."""
+    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
+    profile_filter = _profile_filter(query, "profile__")
+    for query_sums in (*PROFILE_QUERIES, profile_call_sums):
+        rows = query_sums(ranges=ranges, symbol=query.symbol, profile_filter=profile_filter)
+        _add(sums, "profile_id", rows)
+    base: dict[str, Any] = {}
+    _add_one(base, baseline_sums(ranges=ranges, symbol=query.symbol))
+    meta: dict[int, dict[str, str]] = {}
+    for profile in AgentProfile.objects.filter(pk__in=list(sums)).values("pk", *PROFILE_META):
+        meta[profile.pop("pk")] = profile
+    return sums, base, meta
 
 
 def _trader_sums(query: LeaderboardQuery, ranges: list[Any]) -> dict[Any, dict[str, Any]]:
@@ -406,22 +410,46 @@ def _with_rank(row: LeaderboardRow, rank: int) -> LeaderboardRow:
     return LeaderboardRow(**values)
 
 
-def leaderboard_rows(*, query: LeaderboardQuery, now: dt.datetime | None = None) -> Leaderboard:
-    """Ranked rows of agent profiles (``kind="agents"``) or trader profiles over the query's window."""
+SOURCES = ("auto", "rollup", "raw")
+
+
+def leaderboard_rows(
+    *, query: LeaderboardQuery, now: dt.datetime | None = None, source: str = "auto"
+) -> Leaderboard:
+    """Ranked rows of agent profiles (``kind="agents"``) or trader profiles over the query's window.
+
+    ``source``: ``auto`` reads the rollup once it exists (answers as of its last refresh, see
+    ``rollup_refreshed_at``) and the raw tables before; ``raw`` always aggregates the raw tables
+    (exact as of now, slow at scale: the reference); ``rollup`` always reads the rollup. Trader
+    rows always come from the competition's own tables; their baseline, like the agents', from
+    the rollup when it is read.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     now = now or timezone.now()
     start, end = query.bounds(now)
+    status = rollup_status()
+    rolled = source == "rollup" or (source == "auto" and status.complete_through is not None)
+    raw: list[Any] = [] if rolled else [(start, end)]
     if query.kind == "traders":
-        raw: list[Any] = [(start, end)]
-        sums = _trader_sums(query, raw)
-        base: dict[str, Any] = baseline_sums(ranges=raw, symbol=query.symbol)
-        through = None
+        sums = _trader_sums(query, [(start, end)])
+        if rolled:
+            base = (
+                _rollup_rows(start, end, query.symbol)
+                .filter(profile__isnull=True)
+                .aggregate(**{f: Sum(f) for f in BASELINE_SUMS})
+            )
+        else:
+            base = baseline_sums(ranges=[(start, end)], symbol=query.symbol)
         traders = TraderProfile.objects.filter(pk__in=list(sums)).select_related("panel")
         meta = {
             t.pk: {"name": t.name, "role": "trader", "provider": "", "model": t.panel.name, "tier": ""}
             for t in traders
         }
+    elif rolled:
+        sums, base, meta = _agent_sums_rollup(query, start, end)
     else:
-        sums, base, meta, through, raw = _agent_sums(query, start, end)
+        sums, base, meta = _agent_sums_raw(query, raw)
     baseline = Baseline(
         decisions=int(base.get("decisions") or 0),
         directional=int(base.get("directional") or 0),
@@ -433,9 +461,10 @@ def leaderboard_rows(*, query: LeaderboardQuery, now: dt.datetime | None = None)
         baseline=baseline,
         start=start,
         end=end,
-        rollup_through=through,
+        rollup_through=status.complete_through if rolled else None,
         computed_at=now,
         raw_ranges=raw,
+        rollup_refreshed_at=status.refreshed_at if rolled else None,
     )
 
 

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from agents.models import AgentProfile, Provider, Role, Tier
 from competition.models import LeaderboardDaily
 from competition.selectors import LeaderboardQuery, leaderboard_rows
-from competition.services.rollup import leaderboard_rollup_refresh
+from competition.services.rollup import HOURLY_DAYS, leaderboard_rollup_refresh
 from debates.models import DebateConsensus, DebateMessage, DebateSession, DebateStatus, LlmCall
 from outcomes.models import Outcome
 from outcomes.services import trading_account_default_get
@@ -290,25 +290,200 @@ def test_from_to_days(fixture_board):
     assert rows["gpt-bull"].decisions == 1 and rows["gpt-bull"].win_rate.n == 0
 
 
-QUERIES = [{"window": w} for w in ("24h", "7d", "30d", "all")] + [
-    {"window": "7d", "role": "bull"},
-    {"window": "30d", "symbol": "ACME"},
-    {"window": "all", "tier": "powerful"},
-    {"window": None, "date_from": dt.date(2025, 6, 1), "date_to": dt.date(2025, 6, 12)},
+# Decisions on either side of every window's first hour, for "now" at 12:37 (a rolling window
+# starts on the hour: 24h starts at 12:00 yesterday), and a call outside any debate.
+LATER = NOW + dt.timedelta(minutes=37)
+EDGES = [
+    (
+        NOW - dt.timedelta(days=1, minutes=-10),
+        "ACME",
+        "bullish",
+        "buy",
+        ("win", "10", "11", "5", "0.1", False),
+    ),
+    (
+        NOW - dt.timedelta(days=1, minutes=30),
+        "BOLT",
+        "bearish",
+        "sell",
+        ("win", "10", "9", "5", "0.1", False),
+    ),
+    (
+        NOW - dt.timedelta(days=7, minutes=-50),
+        "BOLT",
+        "bullish",
+        "buy",
+        ("loss", "10", "9", "-5", "-0.1", False),
+    ),
+    (NOW - dt.timedelta(days=7, minutes=5), "ACME", "bearish", "hold", ("flat", "10", "10", "0", "0", True)),
+    (NOW - dt.timedelta(days=30, minutes=-20), "ACME", "bullish", "buy", None),
+    (
+        NOW - dt.timedelta(days=30, minutes=70),
+        "CYAN",
+        "bearish",
+        "sell",
+        ("loss", "10", "12", "-9", "-0.2", False),
+    ),
+    (
+        NOW - dt.timedelta(hours=23, minutes=59),
+        "CYAN",
+        "bullish",
+        "buy",
+        ("win", "10", "13", "9", "0.3", False),
+    ),
+    (NOW + dt.timedelta(minutes=20), "ACME", "bearish", "sell", ("win", "10", "8", "7", "0.2", False)),
 ]
 
 
-@pytest.mark.parametrize("query", QUERIES)
-def test_rollup_answer_equals_the_raw_aggregation(fixture_board, query):
-    raw = leaderboard_rows(query=LeaderboardQuery(**query), now=NOW)
-    summary = leaderboard_rollup_refresh(now=NOW)
-    assert summary.complete_through == dt.date(2025, 6, 14)
-    assert LeaderboardDaily.objects.filter(profile__isnull=True).exists()
-    rolled = leaderboard_rows(query=LeaderboardQuery(**query), now=NOW)
+@pytest.fixture
+def edge_board(fixture_board, arena):
+    for i, (at, symbol, stance, action, outcome) in enumerate(EDGES):
+        calls = {"gpt-bull": Call(f"0.00{i + 1}", 10 * i, i, 10 + i), "claude-bear": Call(None, 5, 5, 50)}
+        views = {"gpt-bull": (stance, 0.5 + i / 20), "claude-bear": ("bearish", 0.4)}
+        _build(arena, fixture_board, Decision(symbol, at, views, action, 0.6, outcome, i % 3 == 0, calls))
+    LlmCall.objects.create(  # a call outside any debate: counts towards all symbols only
+        profile=fixture_board["gpt-bull"],
+        role="bull",
+        purpose="analysis",
+        provider="openai",
+        model="gpt-4o-mini",
+        attempt=1,
+        status="ok",
+        input_tokens=7,
+        output_tokens=3,
+        cost_usd=Decimal("0.5"),
+        latency_ms=9,
+    )
+    LlmCall.objects.filter(session__isnull=True).update(created_at=NOW - dt.timedelta(hours=5))
+    return fixture_board
 
-    assert rolled.rollup_through == dt.date(2025, 6, 14) and raw.rollup_through is None
+
+QUERIES = [{"window": w} for w in ("24h", "7d", "30d", "all")] + [
+    {"window": "24h", "symbol": "CYAN"},
+    {"window": "7d", "role": "bull"},
+    {"window": "7d", "provider": "anthropic", "symbol": "BOLT"},
+    {"window": "30d", "symbol": "ACME"},
+    {"window": "30d", "role": "judge", "tier": "cheap"},
+    {"window": "all", "tier": "powerful"},
+    {"window": "all", "symbol": "ZZZZ"},
+    {"window": None, "date_from": dt.date(2025, 6, 1), "date_to": dt.date(2025, 6, 12)},
+    {"window": None, "date_from": dt.date(2025, 6, 8)},
+    {"window": None, "date_to": dt.date(2025, 6, 14), "symbol": "ACME"},
+    {"window": None, "date_from": dt.date(2025, 6, 14), "date_to": dt.date(2025, 6, 14), "sort": "-cost_usd"},
+    {"window": "30d", "sort": "name"},
+]
+
+
+def _same(rolled, raw) -> None:
+    assert [r.name for r in rolled.rows] == [r.name for r in raw.rows]
     assert [_flat(r) for r in rolled.rows] == [pytest.approx(_flat(r)) for r in raw.rows]
     assert _flat(rolled.baseline) == pytest.approx(_flat(raw.baseline))
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_rollup_answer_equals_the_raw_aggregation(edge_board, query):
+    raw = leaderboard_rows(query=LeaderboardQuery(**query), now=LATER, source="raw")
+    summary = leaderboard_rollup_refresh(now=LATER)
+    assert summary.complete_through == LATER.date()
+    assert LeaderboardDaily.objects.filter(profile__isnull=True, hour__isnull=False).exists()
+    rolled = leaderboard_rows(query=LeaderboardQuery(**query), now=LATER)
+
+    assert rolled.rollup_through == LATER.date() and rolled.rollup_refreshed_at == LATER
+    assert raw.rollup_through is None and not rolled.raw_ranges
+    assert raw.rows or query.get("symbol") == "ZZZZ"
+    _same(rolled, raw)
+
+
+def test_a_rolling_window_starts_on_the_hour(edge_board):
+    leaderboard_rollup_refresh(now=LATER)
+    board, rows = _rows(window="24h")  # at 12:00: from 12:00 yesterday
+    later = leaderboard_rows(query=LeaderboardQuery(window="24h"), now=LATER)
+
+    assert board.start == NOW - dt.timedelta(days=1) and later.start == board.start
+    # 12:10 yesterday (in both), 12:01 yesterday (in both), 11:30 yesterday (in neither), and 12:20
+    # today, after the first "now": the rollup holds it, so it counts in both.
+    assert rows["gpt-bull"].decisions == 1 + 3
+    assert {r.name: r.decisions for r in later.rows}["gpt-bull"] == 1 + 3
+
+
+def test_the_rollup_reflects_new_writes_and_settlements_after_the_next_refresh(edge_board, arena):
+    leaderboard_rollup_refresh(now=LATER)
+    query = LeaderboardQuery(window="30d")
+    before = {r.name: r for r in leaderboard_rows(query=query, now=LATER).rows}["gpt-bull"]
+    pending = Outcome.objects.filter(status="pending", consensus__created_at__gte=NOW - dt.timedelta(days=31))
+    assert pending.count() == 1
+    pending.update(
+        status="win",
+        entry_price=Decimal(100),
+        exit_price=Decimal(104),
+        pnl_amount=Decimal(40),
+        pnl_return=Decimal("0.04"),
+        hypothetical=False,
+        horizon_date=NOW.date(),
+        settled_at=LATER + dt.timedelta(minutes=1),
+        updated_at=LATER + dt.timedelta(minutes=1),
+    )
+    new = Decision(
+        "FLUX",
+        LATER + dt.timedelta(minutes=2),
+        {"gpt-bull": ("bullish", 0.9)},
+        "buy",
+        0.8,
+        ("win", "20", "21", "3", "0.05", False),
+        calls={"gpt-bull": Call("0.25", 1, 1, 1)},
+    )
+    _build(arena, edge_board, new)
+    then = LATER + dt.timedelta(minutes=3)
+
+    stale = {r.name: r for r in leaderboard_rows(query=query, now=then).rows}["gpt-bull"]
+    summary = leaderboard_rollup_refresh(now=then)
+    fresh_board = leaderboard_rows(query=query, now=then)
+    fresh = {r.name: r for r in fresh_board.rows}["gpt-bull"]
+
+    assert stale == before  # as of the last refresh: the staleness contract
+    assert summary.days == 2  # today (the new decision) and the settled decision's day, 30 days ago
+    assert (fresh.decisions, fresh.win_rate.n, fresh.calls) == (
+        before.decisions + 1,
+        before.win_rate.n + 2,
+        before.calls + 1,
+    )
+    assert fresh.pnl_usd == before.pnl_usd + 40 + 3
+    assert fresh_board.rollup_refreshed_at == then
+    _same(fresh_board, leaderboard_rows(query=query, now=then, source="raw"))
+
+
+def test_hour_rows_are_kept_for_recent_days_only(edge_board):
+    leaderboard_rollup_refresh(now=LATER)
+    hours = LeaderboardDaily.objects.filter(hour__isnull=False)
+    oldest = LATER.date() - dt.timedelta(days=HOURLY_DAYS)
+    assert hours.exists() and not hours.filter(day__lt=oldest).exists()
+    assert LeaderboardDaily.objects.filter(
+        hour__isnull=True, day=(NOW - dt.timedelta(days=40)).date()
+    ).exists()
+
+    leaderboard_rollup_refresh(now=LATER + dt.timedelta(days=20))  # the same rows, 20 days on
+    hours_after = LeaderboardDaily.objects.filter(hour__isnull=False)
+    assert not hours_after.filter(day__lt=oldest + dt.timedelta(days=20)).exists()
+    assert hours_after.filter(day=(NOW - dt.timedelta(days=3)).date()).exists()
+
+
+def test_a_day_row_is_the_sum_of_its_hour_rows(edge_board):
+    leaderboard_rollup_refresh(now=LATER)
+    for day_row in LeaderboardDaily.objects.filter(
+        hour__isnull=True, day__gte=LATER.date() - dt.timedelta(days=7)
+    ):
+        hours = LeaderboardDaily.objects.filter(
+            profile=day_row.profile, day=day_row.day, symbol=day_row.symbol, hour__isnull=False
+        )
+        assert hours.exists()
+        assert sum(h.decisions for h in hours) == day_row.decisions
+        assert sum(h.calls for h in hours) == day_row.calls
+        assert sum(h.cost_usd for h in hours) == day_row.cost_usd
+
+
+def test_unknown_source_is_refused():
+    with pytest.raises(ValueError, match="source"):
+        leaderboard_rows(query=LeaderboardQuery(), source="cache")
 
 
 def _flat(row) -> dict:
@@ -336,8 +511,9 @@ def test_rollup_refresh_picks_up_later_settlements_and_is_idempotent(fixture_boa
 
     assert summary.days == 1  # only the decision's day is rebuilt
     assert LeaderboardDaily.objects.count() == rows_before
-    raw_state = leaderboard_rows(query=LeaderboardQuery(window="all"), now=NOW + dt.timedelta(minutes=10))
-    assert {r.name: r.win_rate.n for r in raw_state.rows}["gpt-bull"] == 4
+    rolled = leaderboard_rows(query=LeaderboardQuery(window="all"), now=NOW + dt.timedelta(minutes=10))
+    assert rolled.rollup_through == NOW.date()
+    assert {r.name: r.win_rate.n for r in rolled.rows}["gpt-bull"] == 4
     assert leaderboard_rollup_refresh(now=NOW + dt.timedelta(minutes=20)).days == 0
 
 
