@@ -390,28 +390,33 @@ class CompetitionScore(models.Model):
         return f"run {self.run_id} #{self.rank}: {self.entry_id}"
 
 
-class LeaderboardDaily(models.Model):
-    """Per agent profile, per UTC day (or hour of it), per symbol (``*`` = all symbols): the sums the
-    leaderboard adds up.
+class LeaderboardGrain(models.TextChoices):
+    HOUR = "hour"
+    DAY = "day"
+    MONTH = "month"
 
-    Rows with no ``hour`` hold a whole day; rows with an ``hour`` (0-23) hold one hour of a recent day
-    (the last ``HOURLY_DAYS`` days), which a rolling window needs for its first, partial day. Rows with
-    no profile hold the baseline sums (every decision, however many profiles took part). A rollup of
-    the debate messages, their outcomes and the cost ledger, rebuilt day by day by
+
+class LeaderboardDaily(models.Model):
+    """Per agent profile, per UTC day (or hour, or month), per symbol (``*`` = all symbols): the sums
+    the leaderboard adds up.
+
+    ``grain`` says what a row covers: a ``day``; one ``hour`` of a recent day (the last
+    ``HOURLY_DAYS`` days: a rolling window's first day is partial); or a ``month`` (``day`` is its
+    first day; the sum of its day rows, so a long window adds a dozen rows rather than hundreds).
+    Rows with no profile hold the baseline sums (every decision, however many profiles took part).
+    A rollup of the debate messages, their outcomes and the cost ledger, rebuilt day by day by
     ``leaderboard_rollup_refresh`` (a django-q2 schedule) up to the current hour; once it exists the
-    leaderboard reads only this table (one grouped query), so its answer equals the raw aggregation's
-    as of the last refresh (tested). Field meanings: ``competition.aggregates``.
+    leaderboard reads only this table (one grouped query), so its answer equals the raw
+    aggregation's as of the last refresh (tested). Field meanings: ``competition.aggregates``.
     """
 
     profile = models.ForeignKey(
         AgentProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="leaderboard_days"
     )
     day = models.DateField()
+    grain = models.CharField(max_length=5, choices=LeaderboardGrain, default=LeaderboardGrain.DAY)
     hour = models.PositiveSmallIntegerField(
-        null=True,
-        blank=True,
-        validators=[MaxValueValidator(23)],
-        help_text="UTC hour of the day; empty for the whole day.",
+        default=0, validators=[MaxValueValidator(23)], help_text="UTC hour of an hour row; 0 otherwise."
     )
     symbol = models.CharField(max_length=16, help_text="'*' for all symbols together.")
     decisions = models.PositiveIntegerField(default=0)
@@ -435,41 +440,38 @@ class LeaderboardDaily(models.Model):
     unknown_cost_calls = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["-day", "hour", "profile", "symbol"]
+        ordering = ["-day", "grain", "hour", "profile", "symbol"]
         verbose_name_plural = "leaderboard days"
         constraints = [
             models.UniqueConstraint(
-                fields=["profile", "day", "symbol"],
-                condition=Q(profile__isnull=False, hour__isnull=True),
-                name="leaderboarddaily_unique_profile_day",
+                fields=["profile", "grain", "day", "hour", "symbol"],
+                condition=Q(profile__isnull=False),
+                name="leaderboarddaily_unique_profile_bucket",
             ),
             models.UniqueConstraint(
-                fields=["day", "symbol"],
-                condition=Q(profile__isnull=True, hour__isnull=True),
-                name="leaderboarddaily_unique_baseline_day",
-            ),
-            models.UniqueConstraint(
-                fields=["profile", "day", "hour", "symbol"],
-                condition=Q(profile__isnull=False, hour__isnull=False),
-                name="leaderboarddaily_unique_profile_hour",
-            ),
-            models.UniqueConstraint(
-                fields=["day", "hour", "symbol"],
-                condition=Q(profile__isnull=True, hour__isnull=False),
-                name="leaderboarddaily_unique_baseline_hour",
+                fields=["grain", "day", "hour", "symbol"],
+                condition=Q(profile__isnull=True),
+                name="leaderboarddaily_unique_baseline_bucket",
             ),
             models.CheckConstraint(
-                condition=Q(hour__isnull=True) | Q(hour__gte=0, hour__lte=23),
+                condition=Q(grain__in=LeaderboardGrain.values), name="leaderboarddaily_grain_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(hour__gte=0, hour__lte=23) & (Q(grain=LeaderboardGrain.HOUR) | Q(hour=0)),
                 name="leaderboarddaily_hour_valid",
             ),
         ]
-        # The leaderboard reads one symbol (or '*') over a day range (whole days, plus the hours of
-        # a rolling window's first day), grouped by profile: one range scan of this index.
-        indexes = [models.Index(fields=["symbol", "day", "hour"], name="leaderboarddaily_sym_day_hour")]
+        # The leaderboard reads one symbol (or '*'): the month, day and hour rows of a window, each
+        # kind a contiguous range of this index, grouped by profile.
+        indexes = [
+            models.Index(fields=["symbol", "grain", "day", "hour"], name="leaderboarddaily_read"),
+        ]
 
     def __str__(self) -> str:
-        hour = "" if self.hour is None else f" {self.hour:02d}h"
-        return f"{self.profile_id or 'all'} {self.day}{hour} {self.symbol}"
+        when = {"hour": f"{self.day} {self.hour:02d}h", "month": f"{self.day:%Y-%m}"}.get(
+            self.grain, str(self.day)
+        )
+        return f"{self.profile_id or 'all'} {when} {self.symbol}"
 
 
 class LeaderboardRollupState(models.Model):

@@ -45,9 +45,10 @@ from .models import (
     CompetitionScore,
     EquityPoint,
     LeaderboardDaily,
+    LeaderboardGrain,
     TraderProfile,
 )
-from .services.rollup import day_start, rollup_status
+from .services.rollup import day_start, month_start, next_month, rollup_status
 
 # --- runs and traders ---------------------------------------------------------------------------
 
@@ -278,20 +279,37 @@ PROFILE_META = ("name", "role", "provider", "model", "tier")
 def _rollup_rows(
     start: dt.datetime | None, end: dt.datetime, symbol: str | None
 ) -> QuerySet[LeaderboardDaily]:
-    """The rollup rows that make up [start, end): the day rows of its whole days, and the hour rows
-    of its first day when it starts within one (a rolling window starts on the hour)."""
-    rows = LeaderboardDaily.objects.filter(symbol=symbol or ALL_SYMBOLS)
+    """The rollup rows that make up [start, end): the hour rows of its first day when it starts
+    within one (a rolling window starts on the hour), the month rows of the months it covers whole,
+    and the day rows of the days left. Each part is a contiguous range of the read index."""
     end_utc = end.astimezone(dt.UTC)
     last = end_utc.date() if end_utc.time() != dt.time.min else end_utc.date() - dt.timedelta(days=1)
-    if start is None:
-        return rows.filter(day__lte=last, hour__isnull=True)
-    start_utc = start.astimezone(dt.UTC)
-    first = start_utc.date()
-    if start_utc.time() == dt.time.min:
-        return rows.filter(day__gte=first, day__lte=last, hour__isnull=True)
-    return rows.filter(day__gte=first, day__lte=last).filter(
-        Q(day__gt=first, hour__isnull=True) | Q(day=first, hour__gte=start_utc.hour)
-    )
+    parts = Q()
+    first: dt.date | None = None
+    if start is not None:
+        start_utc = start.astimezone(dt.UTC)
+        first = start_utc.date()
+        if start_utc.time() != dt.time.min:
+            parts |= Q(grain=LeaderboardGrain.HOUR, day=first, hour__gte=start_utc.hour)
+            first += dt.timedelta(days=1)
+    # Whole months: from the first month that starts on or after ``first`` to the last that ends
+    # on or before ``last`` (its first day); without a start, every month up to there.
+    months_from = None if first is None else (first if first.day == 1 else next_month(first))
+    whole_last = next_month(last) - dt.timedelta(days=1) == last
+    months_to = month_start(last) if whole_last else month_start(month_start(last) - dt.timedelta(days=1))
+    if months_from is None or months_from <= months_to:
+        months = Q(grain=LeaderboardGrain.MONTH, day__lte=months_to)
+        parts |= months if months_from is None else months & Q(day__gte=months_from)
+        if first is not None and months_from is not None and first < months_from:
+            parts |= Q(grain=LeaderboardGrain.DAY, day__gte=first, day__lt=months_from)
+        if next_month(months_to) <= last:
+            parts |= Q(grain=LeaderboardGrain.DAY, day__gte=next_month(months_to), day__lte=last)
+    elif first is None or first <= last:
+        days = Q(grain=LeaderboardGrain.DAY, day__lte=last)
+        parts |= days if first is None else days & Q(day__gte=first)
+    if not parts:
+        return LeaderboardDaily.objects.none()
+    return LeaderboardDaily.objects.filter(parts, symbol=symbol or ALL_SYMBOLS)
 
 
 def _agent_sums_rollup(

@@ -25,8 +25,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Min
-from django.db.models.functions import TruncDate
+from django.db.models import Min, Sum
+from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
 
 from debates.models import DebateConsensus, DebateMessage, LlmCall
@@ -40,7 +40,7 @@ from ..aggregates import (
     baseline_sums,
     profile_call_sums,
 )
-from ..models import LeaderboardDaily, LeaderboardRollupState
+from ..models import LeaderboardDaily, LeaderboardGrain, LeaderboardRollupState
 
 WATERMARK_LAG = dt.timedelta(minutes=5)
 STATE_KEY = "agents"
@@ -163,23 +163,68 @@ def _rows_for(first: dt.date, last: dt.date, hourly: bool) -> list[LeaderboardDa
         clean = {f: values.get(f) or 0 for f in fields}
         clean["cost_usd"] = Decimal(values.get("cost_usd") or 0) if profile_id is not None else Decimal(0)
         clean["pnl_usd"] = Decimal(values.get("pnl_usd") or 0) if profile_id is not None else Decimal(0)
-        rows.append(LeaderboardDaily(profile_id=profile_id, day=day, hour=hour, symbol=symbol, **clean))
+        grain = LeaderboardGrain.DAY if hour is None else LeaderboardGrain.HOUR
+        rows.append(
+            LeaderboardDaily(
+                profile_id=profile_id, grain=grain, day=day, hour=hour or 0, symbol=symbol, **clean
+            )
+        )
     return rows
 
 
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def next_month(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def _rebuild_months(first: dt.date, last: dt.date) -> int:
+    """Rewrite the month rows of every month that overlaps first..last as the sums of its day rows
+    (one grouped query over the rollup itself). The caller holds the transaction."""
+    lo, hi = month_start(first), next_month(last)
+    days = LeaderboardDaily.objects.filter(grain=LeaderboardGrain.DAY, day__gte=lo, day__lt=hi)
+    grouped = (
+        days.annotate(month=TruncMonth("day"))
+        .values("profile_id", "month", "symbol")
+        .order_by()
+        .annotate(**{f: Sum(f) for f in SUM_FIELDS})
+    )
+    rows = [
+        LeaderboardDaily(
+            profile_id=row.pop("profile_id"),
+            grain=LeaderboardGrain.MONTH,
+            day=row.pop("month"),
+            symbol=row.pop("symbol"),
+            **row,
+        )
+        for row in grouped
+    ]
+    LeaderboardDaily.objects.filter(grain=LeaderboardGrain.MONTH, day__gte=lo, day__lt=hi).delete()
+    LeaderboardDaily.objects.bulk_create(rows, batch_size=2000)
+    return len(rows)
+
+
 def leaderboard_rollup_rebuild(*, first: dt.date, last: dt.date, hourly_from: dt.date | None = None) -> int:
-    """Rebuild the days first..last (inclusive), each chunk in one transaction; returns the rows
-    written. Days from ``hourly_from`` on (default: the last ``HOURLY_DAYS`` before today) also get
-    their hour rows."""
+    """Rebuild the days first..last (inclusive), each chunk in one transaction, then the month rows
+    of their months; returns the rows written. Days from ``hourly_from`` on (default: the last
+    ``HOURLY_DAYS`` before today) also get their hour rows."""
     if hourly_from is None:
         hourly_from = timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=HOURLY_DAYS)
     written = 0
     for chunk_first, chunk_last, hourly in _chunks(first, last, hourly_from):
         rows = _rows_for(chunk_first, chunk_last, hourly)
         with transaction.atomic():
-            LeaderboardDaily.objects.filter(day__gte=chunk_first, day__lte=chunk_last).delete()
+            LeaderboardDaily.objects.filter(
+                grain__in=(LeaderboardGrain.DAY, LeaderboardGrain.HOUR),
+                day__gte=chunk_first,
+                day__lte=chunk_last,
+            ).delete()
             LeaderboardDaily.objects.bulk_create(rows, batch_size=2000)
         written += len(rows)
+    with transaction.atomic():
+        written += _rebuild_months(first, last)
     return written
 
 
@@ -199,7 +244,7 @@ def leaderboard_rollup_refresh(*, now: dt.datetime | None = None, full: bool = F
         previous = None if full else state.watermark
         changed = _days_changed_since(previous, through)
         if full:
-            LeaderboardDaily.objects.exclude(day__in=changed).delete()
+            LeaderboardDaily.objects.all().delete()
         if state.complete_through is not None and previous is not None:
             never = {
                 state.complete_through + dt.timedelta(days=i)
@@ -209,7 +254,7 @@ def leaderboard_rollup_refresh(*, now: dt.datetime | None = None, full: bool = F
         rows = 0
         for first, last in _ranges(changed):
             rows += leaderboard_rollup_rebuild(first=first, last=last, hourly_from=hourly_from)
-        LeaderboardDaily.objects.filter(hour__isnull=False, day__lt=hourly_from).delete()
+        LeaderboardDaily.objects.filter(grain=LeaderboardGrain.HOUR, day__lt=hourly_from).delete()
         state.complete_through = through
         state.watermark = watermark
         state.refreshed_at = now

@@ -371,6 +371,10 @@ QUERIES = [{"window": w} for w in ("24h", "7d", "30d", "all")] + [
     {"window": None, "date_to": dt.date(2025, 6, 14), "symbol": "ACME"},
     {"window": None, "date_from": dt.date(2025, 6, 14), "date_to": dt.date(2025, 6, 14), "sort": "-cost_usd"},
     {"window": "30d", "sort": "name"},
+    {"window": None, "date_from": dt.date(2025, 5, 1), "date_to": dt.date(2025, 5, 31)},  # a whole month
+    {"window": None, "date_from": dt.date(2025, 4, 15), "date_to": dt.date(2025, 6, 30), "symbol": "ACME"},
+    {"window": None, "date_to": dt.date(2025, 5, 31), "role": "bull"},
+    {"window": None, "date_from": dt.date(2025, 5, 16), "date_to": dt.date(2025, 6, 1)},
 ]
 
 
@@ -385,7 +389,7 @@ def test_rollup_answer_equals_the_raw_aggregation(edge_board, query):
     raw = leaderboard_rows(query=LeaderboardQuery(**query), now=LATER, source="raw")
     summary = leaderboard_rollup_refresh(now=LATER)
     assert summary.complete_through == LATER.date()
-    assert LeaderboardDaily.objects.filter(profile__isnull=True, hour__isnull=False).exists()
+    assert LeaderboardDaily.objects.filter(profile__isnull=True, grain="hour").exists()
     rolled = leaderboard_rows(query=LeaderboardQuery(**query), now=LATER)
 
     assert rolled.rollup_through == LATER.date() and rolled.rollup_refreshed_at == LATER
@@ -454,31 +458,44 @@ def test_the_rollup_reflects_new_writes_and_settlements_after_the_next_refresh(e
 
 def test_hour_rows_are_kept_for_recent_days_only(edge_board):
     leaderboard_rollup_refresh(now=LATER)
-    hours = LeaderboardDaily.objects.filter(hour__isnull=False)
+    hours = LeaderboardDaily.objects.filter(grain="hour")
     oldest = LATER.date() - dt.timedelta(days=HOURLY_DAYS)
     assert hours.exists() and not hours.filter(day__lt=oldest).exists()
-    assert LeaderboardDaily.objects.filter(
-        hour__isnull=True, day=(NOW - dt.timedelta(days=40)).date()
-    ).exists()
+    assert LeaderboardDaily.objects.filter(grain="day", day=(NOW - dt.timedelta(days=40)).date()).exists()
 
     leaderboard_rollup_refresh(now=LATER + dt.timedelta(days=20))  # the same rows, 20 days on
-    hours_after = LeaderboardDaily.objects.filter(hour__isnull=False)
+    hours_after = LeaderboardDaily.objects.filter(grain="hour")
     assert not hours_after.filter(day__lt=oldest + dt.timedelta(days=20)).exists()
     assert hours_after.filter(day=(NOW - dt.timedelta(days=3)).date()).exists()
 
 
 def test_a_day_row_is_the_sum_of_its_hour_rows(edge_board):
     leaderboard_rollup_refresh(now=LATER)
-    for day_row in LeaderboardDaily.objects.filter(
-        hour__isnull=True, day__gte=LATER.date() - dt.timedelta(days=7)
-    ):
+    for day_row in LeaderboardDaily.objects.filter(grain="day", day__gte=LATER.date() - dt.timedelta(days=7)):
         hours = LeaderboardDaily.objects.filter(
-            profile=day_row.profile, day=day_row.day, symbol=day_row.symbol, hour__isnull=False
+            profile=day_row.profile, day=day_row.day, symbol=day_row.symbol, grain="hour"
         )
         assert hours.exists()
         assert sum(h.decisions for h in hours) == day_row.decisions
         assert sum(h.calls for h in hours) == day_row.calls
         assert sum(h.cost_usd for h in hours) == day_row.cost_usd
+
+
+def test_a_month_row_is_the_sum_of_its_day_rows(edge_board):
+    leaderboard_rollup_refresh(now=LATER)
+    months = LeaderboardDaily.objects.filter(grain="month")
+    assert {m.day for m in months} == {dt.date(2025, 5, 1), dt.date(2025, 6, 1)}
+    for month in months:
+        days = LeaderboardDaily.objects.filter(
+            profile=month.profile,
+            symbol=month.symbol,
+            grain="day",
+            day__gte=month.day,
+            day__lt=(month.day + dt.timedelta(days=32)).replace(day=1),
+        )
+        assert sum(d.decisions for d in days) == month.decisions
+        assert sum(d.hits for d in days) == month.hits
+        assert sum(d.pnl_usd for d in days) == month.pnl_usd
 
 
 def test_unknown_source_is_refused():
