@@ -403,7 +403,9 @@ class LeaderboardDaily(models.Model):
     ``grain`` says what a row covers: a ``day``; one ``hour`` of a recent day (the last
     ``HOURLY_DAYS`` days: a rolling window's first day is partial); or a ``month`` (``day`` is its
     first day; the sum of its day rows, so a long window adds a dozen rows rather than hundreds).
-    Rows with no profile hold the baseline sums (every decision, however many profiles took part).
+    Rows with a ``trader`` instead of a profile hold a trader profile's sums (its competition
+    decisions and their debates' ledger); rows with neither hold the baseline sums (every decision,
+    however many profiles took part).
     A rollup of the debate messages, their outcomes and the cost ledger, rebuilt day by day by
     ``leaderboard_rollup_refresh`` (a django-q2 schedule) up to the current hour; once it exists the
     leaderboard reads only this table (one grouped query), so its answer equals the raw
@@ -412,6 +414,9 @@ class LeaderboardDaily(models.Model):
 
     profile = models.ForeignKey(
         AgentProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="leaderboard_days"
+    )
+    trader = models.ForeignKey(
+        TraderProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="leaderboard_days"
     )
     day = models.DateField()
     grain = models.CharField(max_length=5, choices=LeaderboardGrain, default=LeaderboardGrain.DAY)
@@ -449,9 +454,18 @@ class LeaderboardDaily(models.Model):
                 name="leaderboarddaily_unique_profile_bucket",
             ),
             models.UniqueConstraint(
+                fields=["trader", "grain", "day", "hour", "symbol"],
+                condition=Q(trader__isnull=False),
+                name="leaderboarddaily_unique_trader_bucket",
+            ),
+            models.UniqueConstraint(
                 fields=["grain", "day", "hour", "symbol"],
-                condition=Q(profile__isnull=True),
+                condition=Q(profile__isnull=True, trader__isnull=True),
                 name="leaderboarddaily_unique_baseline_bucket",
+            ),
+            models.CheckConstraint(
+                condition=Q(profile__isnull=True) | Q(trader__isnull=True),
+                name="leaderboarddaily_profile_or_trader",
             ),
             models.CheckConstraint(
                 condition=Q(grain__in=LeaderboardGrain.values), name="leaderboarddaily_grain_valid"
@@ -471,7 +485,14 @@ class LeaderboardDaily(models.Model):
         when = {"hour": f"{self.day} {self.hour:02d}h", "month": f"{self.day:%Y-%m}"}.get(
             self.grain, str(self.day)
         )
-        return f"{self.profile_id or 'all'} {when} {self.symbol}"
+        who = (
+            f"agent {self.profile_id}"
+            if self.profile_id
+            else f"trader {self.trader_id}"
+            if self.trader_id
+            else "all"
+        )
+        return f"{who} {when} {self.symbol}"
 
 
 class LeaderboardRollupState(models.Model):

@@ -15,13 +15,14 @@ import datetime as dt
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -276,37 +277,120 @@ def _profile_filter(query: LeaderboardQuery, prefix: str = "") -> Q | None:
 PROFILE_META = ("name", "role", "provider", "model", "tier")
 
 
-def _rollup_rows(
-    start: dt.datetime | None, end: dt.datetime, symbol: str | None
-) -> QuerySet[LeaderboardDaily]:
-    """The rollup rows that make up [start, end): the hour rows of its first day when it starts
-    within one (a rolling window starts on the hour), the month rows of the months it covers whole,
-    and the day rows of the days left. Each part is a contiguous range of the read index."""
+@dataclass(frozen=True)
+class _CompiledQuery:
+    sql: str
+    params: tuple[Any, ...]
+    names: tuple[str, ...]
+    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]
+
+
+_COMPILED: dict[tuple[Any, ...], _CompiledQuery] = {}
+_COMPILED_MAX = 512
+
+
+def _values_memo(key: tuple[Any, ...], build: Callable[[], QuerySet[Any]]) -> list[dict[str, Any]]:
+    """The rows of ``build()`` (a ``values()`` query), its SQL compiled once per ``key``.
+
+    The query still runs on every call; only Django's building and compiling of it (19 sums, a
+    join and the window's conditions: longer than PostgreSQL takes to run it on the rollup) is
+    remembered, with the converters Django would apply to each column. ``key`` must determine the
+    SQL and its parameters.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    full_key = (connection.vendor, connection.settings_dict["NAME"], *key)
+    compiled = _COMPILED.get(full_key)
+    if compiled is None:
+        qs = build()
+        if qs.query.is_empty():
+            return []
+        compiler = qs.query.get_compiler(using=qs.db)
+        sql, params = compiler.as_sql()
+        fields = [column[0] for column in compiler.select[: compiler.col_count]]
+        converters = compiler.get_converters(fields)
+        compiled = _CompiledQuery(
+            sql=sql,
+            params=tuple(params),
+            names=(*qs.query.values_select, *qs.query.annotation_select),
+            converters=tuple((pos, tuple(convs), expr) for pos, (convs, expr) in converters.items()),
+        )
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[full_key] = compiled
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, compiled.params)
+        fetched = cursor.fetchall()
+    rows = []
+    for raw in fetched:
+        row = list(raw)
+        for pos, convs, expression in compiled.converters:
+            value = row[pos]
+            for converter in convs:
+                value = converter(value, expression, connection)
+            row[pos] = value
+        rows.append(dict(zip(compiled.names, row, strict=True)))
+    return rows
+
+
+Span = tuple[dt.date | None, dt.date]  # inclusive; None: from the beginning
+
+
+@dataclass(frozen=True)
+class RollupPlan:
+    """Which rollup rows make up a window: the hour rows of its first day from ``hours[1]`` on
+    (when it starts within a day), the month rows of the months it covers whole, the day rows of
+    the days left. Each part is a contiguous range of the read index."""
+
+    hours: tuple[dt.date, int] | None
+    months: Span | None
+    days: tuple[Span, ...]
+
+
+def _rollup_plan(start: dt.datetime | None, end: dt.datetime) -> RollupPlan:
     end_utc = end.astimezone(dt.UTC)
     last = end_utc.date() if end_utc.time() != dt.time.min else end_utc.date() - dt.timedelta(days=1)
-    parts = Q()
+    hours = None
     first: dt.date | None = None
     if start is not None:
         start_utc = start.astimezone(dt.UTC)
         first = start_utc.date()
         if start_utc.time() != dt.time.min:
-            parts |= Q(grain=LeaderboardGrain.HOUR, day=first, hour__gte=start_utc.hour)
+            hours = (first, start_utc.hour)
             first += dt.timedelta(days=1)
-    # Whole months: from the first month that starts on or after ``first`` to the last that ends
-    # on or before ``last`` (its first day); without a start, every month up to there.
+    # Whole months: from the first that starts on or after ``first`` to the last that ends on or
+    # before ``last`` (by its first day); without a start, every month up to there.
     months_from = None if first is None else (first if first.day == 1 else next_month(first))
     whole_last = next_month(last) - dt.timedelta(days=1) == last
     months_to = month_start(last) if whole_last else month_start(month_start(last) - dt.timedelta(days=1))
-    if months_from is None or months_from <= months_to:
-        months = Q(grain=LeaderboardGrain.MONTH, day__lte=months_to)
-        parts |= months if months_from is None else months & Q(day__gte=months_from)
-        if first is not None and months_from is not None and first < months_from:
-            parts |= Q(grain=LeaderboardGrain.DAY, day__gte=first, day__lt=months_from)
-        if next_month(months_to) <= last:
-            parts |= Q(grain=LeaderboardGrain.DAY, day__gte=next_month(months_to), day__lte=last)
-    elif first is None or first <= last:
-        days = Q(grain=LeaderboardGrain.DAY, day__lte=last)
-        parts |= days if first is None else days & Q(day__gte=first)
+    if months_from is not None and months_from > months_to:
+        days = ((first, last),) if first is None or first <= last else ()
+        return RollupPlan(hours=hours, months=None, days=days)
+    days_left: list[Span] = []
+    if first is not None and months_from is not None and first < months_from:
+        days_left.append((first, months_from - dt.timedelta(days=1)))
+    if next_month(months_to) <= last:
+        days_left.append((next_month(months_to), last))
+    return RollupPlan(hours=hours, months=(months_from, months_to), days=tuple(days_left))
+
+
+def _span(grain: str, span: Span) -> Q:
+    lo, hi = span
+    q = Q(grain=grain, day__lte=hi)
+    return q if lo is None else q & Q(day__gte=lo)
+
+
+def _rollup_rows(
+    start: dt.datetime | None, end: dt.datetime, symbol: str | None
+) -> QuerySet[LeaderboardDaily]:
+    """The rollup rows that make up [start, end) for ``symbol`` (None: all symbols)."""
+    plan = _rollup_plan(start, end)
+    parts = Q()
+    if plan.hours is not None:
+        parts |= Q(grain=LeaderboardGrain.HOUR, day=plan.hours[0], hour__gte=plan.hours[1])
+    if plan.months is not None:
+        parts |= _span(LeaderboardGrain.MONTH, plan.months)
+    for days in plan.days:
+        parts |= _span(LeaderboardGrain.DAY, days)
     if not parts:
         return LeaderboardDaily.objects.none()
     return LeaderboardDaily.objects.filter(parts, symbol=symbol or ALL_SYMBOLS)
@@ -320,13 +404,17 @@ def _agent_sums_rollup(
     sums: dict[Any, dict[str, Any]] = defaultdict(dict)
     base: dict[str, Any] = {}
     meta: dict[int, dict[str, str]] = {}
-    rolled = _rollup_rows(start, end, query.symbol)
-    profile_filter = _profile_filter(query, "profile__")
-    if profile_filter is not None:
-        rolled = rolled.filter(profile_filter | Q(profile__isnull=True))
     names = [f"profile__{f}" for f in PROFILE_META]
-    grouped = rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
-    for row in grouped:
+
+    def build() -> QuerySet[Any]:
+        rolled = _rollup_rows(start, end, query.symbol).filter(trader__isnull=True)
+        profile_filter = _profile_filter(query, "profile__")
+        if profile_filter is not None:
+            rolled = rolled.filter(profile_filter | Q(profile__isnull=True))
+        return rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
+
+    key = ("agents", _rollup_plan(start, end), query.symbol, query.role, query.provider, query.tier)
+    for row in _values_memo(key, build):
         profile_id = row.pop("profile_id")
         described = {f: row.pop(f"profile__{f}") for f in PROFILE_META}
         if profile_id is None:
@@ -334,6 +422,48 @@ def _agent_sums_rollup(
         else:
             meta[profile_id] = described
             _add_one(sums[profile_id], row)
+    return sums, base, meta
+
+
+def _trader_sums_rollup(
+    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
+    """Per-trader sums, the baseline's and the traders' names from the rollup: one query."""
+
+    def build() -> QuerySet[Any]:
+        rolled = _rollup_rows(start, end, query.symbol).filter(profile__isnull=True)
+        return (
+            rolled.values("trader_id", "trader__name", "trader__panel__name")
+            .order_by()
+            .annotate(**{f: Sum(f) for f in SUM_FIELDS})
+        )
+
+    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
+    base: dict[str, Any] = {}
+    meta: dict[int, dict[str, str]] = {}
+    for row in _values_memo(("traders", _rollup_plan(start, end), query.symbol), build):
+        trader_id, name, panel = row.pop("trader_id"), row.pop("trader__name"), row.pop("trader__panel__name")
+        if trader_id is None:
+            _add_one(base, {f: row[f] for f in BASELINE_SUMS})
+        else:
+            meta[trader_id] = {"name": name, "role": "trader", "provider": "", "model": panel, "tier": ""}
+            _add_one(sums[trader_id], row)
+    return sums, base, meta
+
+
+def _trader_sums_raw(
+    query: LeaderboardQuery, ranges: list[Any]
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
+    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
+    _add(sums, "trader_id", trader_decision_sums(ranges=ranges, symbol=query.symbol))
+    _add(sums, "trader_id", trader_call_sums(ranges=ranges, symbol=query.symbol))
+    base: dict[str, Any] = {}
+    _add_one(base, baseline_sums(ranges=ranges, symbol=query.symbol))
+    traders = TraderProfile.objects.filter(pk__in=list(sums)).select_related("panel")
+    meta = {
+        t.pk: {"name": t.name, "role": "trader", "provider": "", "model": t.panel.name, "tier": ""}
+        for t in traders
+    }
     return sums, base, meta
 
 
@@ -352,13 +482,6 @@ def _agent_sums_raw(
     for profile in AgentProfile.objects.filter(pk__in=list(sums)).values("pk", *PROFILE_META):
         meta[profile.pop("pk")] = profile
     return sums, base, meta
-
-
-def _trader_sums(query: LeaderboardQuery, ranges: list[Any]) -> dict[Any, dict[str, Any]]:
-    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
-    _add(sums, "trader_id", trader_decision_sums(ranges=ranges, symbol=query.symbol))
-    _add(sums, "trader_id", trader_call_sums(ranges=ranges, symbol=query.symbol))
-    return sums
 
 
 def _row(
@@ -438,9 +561,8 @@ def leaderboard_rows(
 
     ``source``: ``auto`` reads the rollup once it exists (answers as of its last refresh, see
     ``rollup_refreshed_at``) and the raw tables before; ``raw`` always aggregates the raw tables
-    (exact as of now, slow at scale: the reference); ``rollup`` always reads the rollup. Trader
-    rows always come from the competition's own tables; their baseline, like the agents', from
-    the rollup when it is read.
+    (exact as of now, slow at scale: the reference); ``rollup`` always reads the rollup. Agent
+    and trader rows alike.
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
@@ -450,20 +572,7 @@ def leaderboard_rows(
     rolled = source == "rollup" or (source == "auto" and status.complete_through is not None)
     raw: list[Any] = [] if rolled else [(start, end)]
     if query.kind == "traders":
-        sums = _trader_sums(query, [(start, end)])
-        if rolled:
-            base = (
-                _rollup_rows(start, end, query.symbol)
-                .filter(profile__isnull=True)
-                .aggregate(**{f: Sum(f) for f in BASELINE_SUMS})
-            )
-        else:
-            base = baseline_sums(ranges=[(start, end)], symbol=query.symbol)
-        traders = TraderProfile.objects.filter(pk__in=list(sums)).select_related("panel")
-        meta = {
-            t.pk: {"name": t.name, "role": "trader", "provider": "", "model": t.panel.name, "tier": ""}
-            for t in traders
-        }
+        sums, base, meta = _trader_sums_rollup(query, start, end) if rolled else _trader_sums_raw(query, raw)
     elif rolled:
         sums, base, meta = _agent_sums_rollup(query, start, end)
     else:

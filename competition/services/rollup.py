@@ -39,8 +39,10 @@ from ..aggregates import (
     SUM_FIELDS,
     baseline_sums,
     profile_call_sums,
+    trader_call_sums,
+    trader_decision_sums,
 )
-from ..models import LeaderboardDaily, LeaderboardGrain, LeaderboardRollupState
+from ..models import CompetitionDecision, LeaderboardDaily, LeaderboardGrain, LeaderboardRollupState
 
 WATERMARK_LAG = dt.timedelta(minutes=5)
 STATE_KEY = "agents"
@@ -69,7 +71,7 @@ def _days_changed_since(since: dt.datetime | None, through: dt.date) -> set[dt.d
     """UTC days whose sums may differ from what the rollup holds."""
     end = day_start(through + dt.timedelta(days=1))
     days: set[dt.date] = set()
-    for model in (DebateMessage, LlmCall, DebateConsensus):
+    for model in (DebateMessage, LlmCall, DebateConsensus, CompetitionDecision):
         qs = model.objects.filter(created_at__lt=end)
         if since is not None:
             qs = qs.filter(created_at__gte=since)
@@ -78,7 +80,7 @@ def _days_changed_since(since: dt.datetime | None, through: dt.date) -> set[dt.d
         )
     if since is not None:
         settled = Outcome.objects.filter(updated_at__gte=since).values("consensus__session")
-        for model in (DebateMessage, DebateConsensus):
+        for model in (DebateMessage, DebateConsensus, CompetitionDecision):
             days.update(
                 model.objects.filter(session__in=settled, created_at__lt=end)
                 .annotate(day=TruncDate("created_at", tzinfo=dt.UTC))
@@ -112,7 +114,7 @@ def _chunks(first: dt.date, last: dt.date, hourly_from: dt.date) -> Iterator[tup
         day = end + dt.timedelta(days=1)
 
 
-Key = tuple[int | None, dt.date, int | None, str]
+Key = tuple[int | None, int | None, dt.date, int | None, str]  # profile, trader, day, hour, symbol
 
 
 def _add_into(bucket: dict[str, Any], values: dict[str, Any]) -> None:
@@ -122,26 +124,31 @@ def _add_into(bucket: dict[str, Any], values: dict[str, Any]) -> None:
 
 
 def _raw_sums(first: dt.date, last: dt.date, hourly: bool) -> dict[Key, dict[str, Any]]:
-    """The sums of the days first..last per (profile, day, hour, symbol) from the raw tables: one
-    grouped query per family, by symbol; the all-symbols (``*``) rows and, when ``hourly``, the
-    whole-day rows are added up here (every figure is a sum, and each message, call or consensus
-    has one symbol - a call outside a debate has none and counts towards ``*`` only)."""
-    start, end = day_start(first), day_start(last + dt.timedelta(days=1))
+    """The sums of the days first..last per (profile or trader, day, hour, symbol) from the raw
+    tables: one grouped query per family, by symbol; the all-symbols (``*``) rows and, when
+    ``hourly``, the whole-day rows are added up here (every figure is a sum, and each message,
+    call, consensus or competition decision has one symbol - a call outside a debate has none and
+    counts towards ``*`` only)."""
+    ranges = [(day_start(first), day_start(last + dt.timedelta(days=1)))]
     time_key = "hour" if hourly else "day"
-    keys = ("profile_id", time_key, "symbol")
-    fine: list[tuple[int | None, dt.date, int | None, str, dict[str, Any]]] = []
+    keys = (time_key, "symbol")
+    fine: list[tuple[int | None, int | None, dict[str, Any]]] = []
     for query in (*PROFILE_QUERIES, profile_call_sums):
-        for row in query(ranges=[(start, end)], keys=keys):
-            fine.append((row.pop("profile_id"), *_when(row.pop(time_key)), row.pop("symbol"), row))
-    for row in baseline_sums(ranges=[(start, end)], keys=(time_key, "symbol")):
-        fine.append((None, *_when(row.pop(time_key)), row.pop("symbol"), row))
+        fine += [
+            (row.pop("profile_id"), None, row) for row in query(ranges=ranges, keys=("profile_id", *keys))
+        ]
+    for trader_query in (trader_decision_sums, trader_call_sums):
+        fine += [(None, row.pop("trader_id"), row) for row in trader_query(ranges=ranges, keys=keys)]
+    fine += [(None, None, row) for row in baseline_sums(ranges=ranges, keys=keys)]
     sums: dict[Key, dict[str, Any]] = defaultdict(dict)
-    for profile_id, day, hour, symbol, values in fine:
-        targets = [(profile_id, day, hour, ALL_SYMBOLS)]
+    for profile_id, trader_id, values in fine:
+        day, hour = _when(values.pop(time_key))
+        symbol = values.pop("symbol")
+        targets = [(profile_id, trader_id, day, hour, ALL_SYMBOLS)]
         if symbol:
-            targets.append((profile_id, day, hour, symbol))
+            targets.append((profile_id, trader_id, day, hour, symbol))
         if hour is not None:
-            targets += [(p, d, None, s) for p, d, _h, s in targets]
+            targets += [(p, t, d, None, s) for p, t, d, _h, s in targets]
         for key in targets:
             _add_into(sums[key], values)
     return sums
@@ -158,15 +165,22 @@ def _when(value: dt.date | dt.datetime) -> tuple[dt.date, int | None]:
 def _rows_for(first: dt.date, last: dt.date, hourly: bool) -> list[LeaderboardDaily]:
     """Every rollup row of the days first..last (hour rows too when ``hourly``)."""
     rows = []
-    for (profile_id, day, hour, symbol), values in _raw_sums(first, last, hourly).items():
-        fields = BASELINE_SUMS if profile_id is None else SUM_FIELDS
+    for (profile_id, trader_id, day, hour, symbol), values in _raw_sums(first, last, hourly).items():
+        baseline = profile_id is None and trader_id is None
+        fields = BASELINE_SUMS if baseline else SUM_FIELDS
         clean = {f: values.get(f) or 0 for f in fields}
-        clean["cost_usd"] = Decimal(values.get("cost_usd") or 0) if profile_id is not None else Decimal(0)
-        clean["pnl_usd"] = Decimal(values.get("pnl_usd") or 0) if profile_id is not None else Decimal(0)
+        clean["cost_usd"] = Decimal(0) if baseline else Decimal(values.get("cost_usd") or 0)
+        clean["pnl_usd"] = Decimal(0) if baseline else Decimal(values.get("pnl_usd") or 0)
         grain = LeaderboardGrain.DAY if hour is None else LeaderboardGrain.HOUR
         rows.append(
             LeaderboardDaily(
-                profile_id=profile_id, grain=grain, day=day, hour=hour or 0, symbol=symbol, **clean
+                profile_id=profile_id,
+                trader_id=trader_id,
+                grain=grain,
+                day=day,
+                hour=hour or 0,
+                symbol=symbol,
+                **clean,
             )
         )
     return rows
@@ -187,13 +201,14 @@ def _rebuild_months(first: dt.date, last: dt.date) -> int:
     days = LeaderboardDaily.objects.filter(grain=LeaderboardGrain.DAY, day__gte=lo, day__lt=hi)
     grouped = (
         days.annotate(month=TruncMonth("day"))
-        .values("profile_id", "month", "symbol")
+        .values("profile_id", "trader_id", "month", "symbol")
         .order_by()
         .annotate(**{f: Sum(f) for f in SUM_FIELDS})
     )
     rows = [
         LeaderboardDaily(
             profile_id=row.pop("profile_id"),
+            trader_id=row.pop("trader_id"),
             grain=LeaderboardGrain.MONTH,
             day=row.pop("month"),
             symbol=row.pop("symbol"),

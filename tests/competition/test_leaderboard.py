@@ -545,6 +545,34 @@ def test_trader_profiles_are_ranked_from_their_competition_decisions(traders, ru
     assert steady.cost_usd == Decimal(0) and steady.win_rate.n > 0
 
 
+@pytest.mark.parametrize(
+    "queries",
+    [
+        [
+            {"window": "all"},
+            {"window": "24h", "symbol": "ACME"},
+            {"window": None, "date_from": dt.date(2020, 1, 1)},
+        ]
+    ],
+)
+def test_trader_rollup_answer_equals_the_raw_aggregation(traders, run_backtest, queries):
+    run_backtest(traders=["steady", "bold"])
+    now = dt.datetime.now(tz=dt.UTC)
+    raws = [
+        leaderboard_rows(query=LeaderboardQuery(kind="traders", **q), now=now, source="raw") for q in queries
+    ]
+
+    leaderboard_rollup_refresh(now=now)
+
+    assert LeaderboardDaily.objects.filter(trader__isnull=False, grain="hour").exists()
+    for query, raw in zip(queries, raws, strict=True):
+        rolled = leaderboard_rows(query=LeaderboardQuery(kind="traders", **query), now=now)
+        assert rolled.rollup_through == now.date() and {r.name for r in rolled.rows} == {"steady", "bold"}
+        _same(rolled, raw)
+    agents = leaderboard_rows(query=LeaderboardQuery(window="all"), now=now)
+    assert _flat(agents.baseline) == _flat(raws[0].baseline)  # trader rows are not the baseline's
+
+
 # --- luck or skill ----------------------------------------------------------------------------------
 
 
@@ -741,3 +769,40 @@ def test_the_api_reuses_a_page_for_the_cache_period(fixture_board, arena, staff_
     assert cached == first
     assert fresh["computed_at"] != first["computed_at"]
     assert fresh["baseline"]["decisions"] == first["baseline"]["decisions"] + 1
+
+
+def test_the_api_answers_from_the_rollup_once_it_exists(fixture_board, staff_client, settings):
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 0
+    before = staff_client.get("/api/admin/arena/leaderboard?window=all&sort=name").json()
+    leaderboard_rollup_refresh()
+    after = staff_client.get("/api/admin/arena/leaderboard?window=all&sort=name").json()
+
+    assert before["rollup_complete_through"] is None and before["rollup_refreshed_at"] is None
+    assert after["rollup_complete_through"] and after["rollup_refreshed_at"]
+    assert (after["count"], after["baseline"], after["start"]) == (
+        before["count"],
+        before["baseline"],
+        before["start"],
+    )
+    for rolled, raw in zip(after["results"], before["results"], strict=True):
+        assert rolled == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in raw.items()}
+
+
+def test_the_output_serializer_built_once_gives_what_a_fresh_one_gives(fixture_board):
+    from competition.api.serializers import (
+        LeaderboardOutputSerializer,
+        leaderboard_meta,
+        leaderboard_output_data,
+        leaderboard_row_data,
+    )
+
+    board = leaderboard_rows(query=LeaderboardQuery(window="all"), now=NOW)
+    payload = {
+        "count": len(board.rows),
+        "next": None,
+        "previous": None,
+        "results": [leaderboard_row_data(r) for r in board.rows],
+        **leaderboard_meta(board),
+    }
+    assert leaderboard_output_data(payload) == LeaderboardOutputSerializer(payload).data
+    assert leaderboard_output_data(payload) == leaderboard_output_data(payload)
