@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 from django.utils import timezone
@@ -51,6 +51,9 @@ STATE_KEY = "agents"
 HOURLY_DAYS = 32
 # Days rebuilt per grouped query: bounds the memory a full rebuild holds at once.
 CHUNK_DAYS = 31
+# After rewriting this many rows, refresh the planner's statistics of the table at once: with the
+# stale ones PostgreSQL may read the whole rollup for one window (seen: 45 ms instead of 0.4 ms).
+ANALYZE_AFTER_ROWS = 5000
 
 
 @dataclass(frozen=True)
@@ -270,12 +273,20 @@ def leaderboard_rollup_refresh(*, now: dt.datetime | None = None, full: bool = F
         for first, last in _ranges(changed):
             rows += leaderboard_rollup_rebuild(first=first, last=last, hourly_from=hourly_from)
         LeaderboardDaily.objects.filter(grain=LeaderboardGrain.HOUR, day__lt=hourly_from).delete()
+        if full or rows > ANALYZE_AFTER_ROWS:
+            _analyze()
         state.complete_through = through
         state.watermark = watermark
         state.refreshed_at = now
         state.save()
         _STATE_CACHE.clear()
     return RefreshSummary(days=len(changed), rows=rows, complete_through=through)
+
+
+def _analyze() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {LeaderboardDaily._meta.db_table}")
 
 
 def rollup_state() -> LeaderboardRollupState | None:
