@@ -208,17 +208,20 @@ def _rebuild_months(first: dt.date, last: dt.date) -> int:
         .order_by()
         .annotate(**{f: Sum(f) for f in SUM_FIELDS})
     )
-    rows = [
-        LeaderboardDaily(
-            profile_id=row.pop("profile_id"),
-            trader_id=row.pop("trader_id"),
-            grain=LeaderboardGrain.MONTH,
-            day=row.pop("month"),
-            symbol=row.pop("symbol"),
-            **row,
+    keys = ("profile_id", "trader_id", "month", "symbol")
+    rows = []
+    for row in grouped:
+        sums: dict[str, Any] = {k: v for k, v in row.items() if k not in keys}
+        rows.append(
+            LeaderboardDaily(
+                profile_id=row["profile_id"],
+                trader_id=row["trader_id"],
+                grain=LeaderboardGrain.MONTH,
+                day=row["month"],
+                symbol=row["symbol"],
+                **sums,
+            )
         )
-        for row in grouped
-    ]
     LeaderboardDaily.objects.filter(grain=LeaderboardGrain.MONTH, day__gte=lo, day__lt=hi).delete()
     LeaderboardDaily.objects.bulk_create(rows, batch_size=2000)
     return len(rows)
