@@ -13,8 +13,9 @@ call, 2·D. Reported: wall time / 2·D for
   event loop, one thread): the wall time of the whole burst / 2·D.
 
 It also measures the floor this machine and server allow: five concurrent bare SDK calls, then
-one, with a prompt of the same size and no Arena code around them. Anything above 2·D in the floor
-is the SDK, the local HTTP stack, the fake server and the machine's load, not the coordinator.
+one, with a prompt of the same size and no Arena code around them (and B such pairs at once for
+the burst). Anything above 2·D in the floor is the SDK, the local HTTP stack, the fake server and
+the machine's load, not the coordinator.
 
 Target (issue [3/6]): <= 1.15 for D = 200 ms and 5 analysts.
 
@@ -86,8 +87,9 @@ def _panel(base_url: str):  # type: ignore[no-untyped-def]
     return panel
 
 
-def sdk_floor(base_url: str, repeats: int = 5) -> float:
-    """Median seconds for a round of five concurrent bare chat calls followed by one more call."""
+def sdk_floor(base_url: str, *, debates: int = 1, repeats: int = 5) -> float:
+    """Median seconds for ``debates`` concurrent "debates" of bare SDK calls (five concurrent chat
+    calls, then one more), with prompts of the same size and no Arena code around them."""
     import asyncio
 
     import openai
@@ -106,12 +108,15 @@ def sdk_floor(base_url: str, repeats: int = 5) -> float:
         async def call() -> None:
             await client.chat.completions.create(model="fake-llm", messages=prompt, response_format=fmt)  # type: ignore[call-overload]
 
-        await call()
+        async def bare_debate() -> None:
+            await asyncio.gather(*(call() for _ in range(5)))
+            await call()
+
+        await asyncio.gather(*(bare_debate() for _ in range(debates)))  # connections opened
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            await asyncio.gather(*(call() for _ in range(5)))
-            await call()
+            await asyncio.gather(*(bare_debate() for _ in range(debates)))
             times.append(time.perf_counter() - started)
         await client.close()
         return times
@@ -166,6 +171,7 @@ def main() -> None:
         ran = debate_sessions_run(session_ids=burst_ids)
         burst = time.perf_counter() - started
         statuses = sorted({str(s.status) for s in ran})
+        burst_floor = sdk_floor(base_url, debates=args.burst, repeats=3)
 
     print(f"D = {args.delay * 1000:.0f} ms per call; 5 analysts + judge; limit 2·D = {limit * 1000:.0f} ms")
     print(
@@ -185,6 +191,10 @@ def main() -> None:
     print(
         f"burst of {args.burst} debates on one worker (one event loop): {burst * 1000:.0f} ms = "
         f"{burst / limit:.3f} x limit; statuses {statuses}"
+    )
+    print(
+        f"burst floor ({args.burst} x (5 concurrent bare SDK calls, then 1), one client, no Arena code): "
+        f"{burst_floor * 1000:.0f} ms = {burst_floor / limit:.3f} x limit"
     )
 
 

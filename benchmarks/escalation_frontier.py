@@ -4,7 +4,9 @@ A simulator, run through the real machinery: debates are recorded with the rules
 stored as usual), then every debate is replayed on its recorded context (debates/replay.py) by the
 ArenaCoordinator with simulated agents registered as a provider. Per setting it prints the cost
 relative to an always-powerful panel and the share of decisions (buy / sell / hold) equal to that
-panel's, and writes the curve to benchmarks/out/escalation_frontier.svg.
+panel's, and writes the curve to benchmarks/out/escalation_frontier.svg. Each trigger family runs
+with and without the judge switch. The oracle bound says what a perfect trigger would cost: it
+escalates (whole panel) exactly the debates the powerful panel decides differently.
 
 The simulated agents (all seeded, so runs are reproducible):
 - every debate has a hidden true stance (bullish 40 %, bearish 40 %, neutral 20 %) and is "hard"
@@ -20,6 +22,7 @@ The simulated agents (all seeded, so runs are reproducible):
   --pair anthropic for claude-3-5-haiku vs claude-sonnet-4-5.
 
     .venv/bin/python benchmarks/escalation_frontier.py                   # 400 debates, SQLite in /tmp
+                                                                         # (about 6 min on an idle core)
     .venv/bin/python benchmarks/escalation_frontier.py --debates 1000 --pair anthropic
 """
 
@@ -167,30 +170,45 @@ def _plans(prices: Prices):  # type: ignore[no-untyped-def]
 
 
 def _settings(policy_cls):  # type: ignore[no-untyped-def]
-    """(family, label, policy) for every point of the sweep."""
+    """(family, label, policy) for every point of the sweep.
+
+    Each trigger family is swept with the escalation judge switched in (the panel default) and
+    without it (the escalated analysts are weighed by the cheap judge again): the simulated judges
+    decide alike, so the difference between the two is what the powerful judge costs here.
+    """
     out = [("reference", "always cheap (no trigger)", policy_cls())]
-    for scope in ("dissenters", "panel"):
-        for x in [round(0.40 + 0.05 * i, 2) for i in range(13)]:
+    agreement = [round(0.40 + 0.05 * i, 2) for i in range(13)]
+    for switch in (True, False):
+        judge = "" if switch else ", cheap judge"
+        for scope in ("dissenters", "panel"):
+            for x in agreement:
+                policy = policy_cls(
+                    escalate_on_low_agreement=True,
+                    agreement_threshold=x,
+                    escalation_scope=scope,
+                    escalate_on_quorum_shortfall=True,
+                    escalation_switches_judge=switch,
+                )
+                out.append((f"agreement, {scope}{judge}", f"agreement < {x:.2f}, {scope}{judge}", policy))
+        for y in [round(0.50 + 0.05 * i, 2) for i in range(9)]:
             policy = policy_cls(
-                escalate_on_low_agreement=True,
-                agreement_threshold=x,
-                escalation_scope=scope,
-                escalate_on_quorum_shortfall=True,
+                escalate_on_low_confidence=True,
+                confidence_measure="weighted",
+                confidence_threshold=y,
+                escalation_scope="panel",
+                escalation_switches_judge=switch,
             )
-            out.append((f"agreement, {scope}", f"agreement < {x:.2f}, {scope}", policy))
-    for y in [round(0.50 + 0.05 * i, 2) for i in range(9)]:
-        policy = policy_cls(
-            escalate_on_low_confidence=True,
-            confidence_measure="weighted",
-            confidence_threshold=y,
-            escalation_scope="panel",
-        )
-        out.append(("weighted confidence, panel", f"weighted conf < {y:.2f}, panel", policy))
-    for z in [round(0.10 + 0.05 * i, 2) for i in range(9)]:
-        policy = policy_cls(
-            escalate_on_low_judge_confidence=True, judge_confidence_threshold=z, escalation_scope="panel"
-        )
-        out.append(("judge confidence, panel", f"judge conf < {z:.2f}, panel", policy))
+            out.append(
+                (f"weighted confidence, panel{judge}", f"weighted conf < {y:.2f}, panel{judge}", policy)
+            )
+        for z in [round(0.10 + 0.05 * i, 2) for i in range(9)]:
+            policy = policy_cls(
+                escalate_on_low_judge_confidence=True,
+                judge_confidence_threshold=z,
+                escalation_scope="panel",
+                escalation_switches_judge=switch,
+            )
+            out.append((f"judge confidence, panel{judge}", f"judge conf < {z:.2f}, panel{judge}", policy))
     for z in (0.2, 0.3, 0.4):
         for x in (0.45, 0.5):
             policy = policy_cls(
@@ -202,6 +220,19 @@ def _settings(policy_cls):  # type: ignore[no-untyped-def]
             )
             label = f"agreement < {x:.2f} or judge < {z:.2f}, panel"
             out.append(("agreement or judge confidence, panel", label, policy))
+    for x in (0.55, 0.6, 0.65):
+        for y in (0.6, 0.65):
+            policy = policy_cls(
+                escalate_on_low_agreement=True,
+                agreement_threshold=x,
+                escalate_on_low_confidence=True,
+                confidence_measure="weighted",
+                confidence_threshold=y,
+                escalation_scope="panel",
+                escalation_switches_judge=False,
+            )
+            label = f"agreement < {x:.2f} or wconf < {y:.2f}, panel, cheap judge"
+            out.append(("agreement or weighted confidence, panel, cheap judge", label, policy))
     for x in (0.7, 0.8):
         policy = policy_cls(
             escalate_on_low_agreement=True,
@@ -211,6 +242,17 @@ def _settings(policy_cls):  # type: ignore[no-untyped-def]
         )
         out.append(("agreement + high risk, panel", f"agreement < {x:.2f} or high risk, panel", policy))
     return out
+
+
+def _always_escalate(policy_cls):  # type: ignore[no-untyped-def]
+    """Every debate escalates its whole panel (weighted confidence is always below 1.01)."""
+    return policy_cls(
+        escalate_on_low_confidence=True,
+        confidence_measure="weighted",
+        confidence_threshold=1.01,
+        escalation_scope="panel",
+        escalation_switches_judge=False,
+    )
 
 
 def _record(count: int) -> list:  # type: ignore[type-arg]
@@ -232,16 +274,37 @@ def _record(count: int) -> list:  # type: ignore[type-arg]
 
 
 async def _decide(plan, contexts, prices):  # type: ignore[no-untyped-def]
+    """Per debate: the decision (buy / sell / hold, or none) and its cost; and how many escalated."""
     from debates.coordinator import ArenaCoordinator
 
-    actions, cost, escalated = [], Decimal(0), 0
+    actions, costs, escalated = [], [], 0
     for context in contexts:
         outcome = await ArenaCoordinator(plan, lookback=len(context.bars)).arun(context)
         decision = outcome.decision
         actions.append(decision.action.value if decision else "none")
-        cost += sum((prices.of(r) for _n, r in outcome.results), Decimal(0))
+        costs.append(sum((prices.of(r) for _n, r in outcome.results), Decimal(0)))
         escalated += outcome.escalated
-    return actions, cost, escalated
+    return actions, costs, escalated
+
+
+def oracle(cheap, escalated, reference, target: float = 0.95):  # type: ignore[no-untyped-def]
+    """The cheapest any trigger could do with whole-panel escalations: escalate exactly the debates
+    whose cheap decision differs from always-powerful's (and whose escalation fixes it), cheapest
+    first, until ``target`` of the decisions are equal. Returns (cost, equal share), or None."""
+    (cheap_actions, cheap_costs), (esc_actions, esc_costs) = cheap, escalated
+    n, total = len(reference), sum(cheap_costs)
+    equal = sum(a == r for a, r in zip(cheap_actions, reference, strict=True))
+    fixable = sorted(
+        esc_costs[i] - cheap_costs[i]
+        for i in range(n)
+        if cheap_actions[i] != reference[i] and esc_actions[i] == reference[i]
+    )
+    for extra in fixable:
+        if equal >= target * n:
+            break
+        total += extra
+        equal += 1
+    return (total, equal / n) if equal >= target * n else None
 
 
 TRUE_ACTION = {"bullish": "buy", "bearish": "sell", "neutral": "hold"}
@@ -276,35 +339,40 @@ def main() -> None:
         return sum(a == t for a, t in zip(actions, truth, strict=True)) / len(truth)
 
     async def sweep():  # type: ignore[no-untyped-def]
-        reference, reference_cost, _ = await _decide(powerful, contexts, prices)
-        rows = []
+        reference, reference_costs, _ = await _decide(powerful, contexts, prices)
+        reference_cost = sum(reference_costs, Decimal(0))
+        rows, cheap = [], None
         for family, label, policy in _settings(policy_cls):
-            actions, cost, escalated = await _decide(cheap_first.replace(policy=policy), contexts, prices)
+            actions, costs, escalated = await _decide(cheap_first.replace(policy=policy), contexts, prices)
+            cheap = cheap or (actions, costs)
             same = sum(a == b for a, b in zip(actions, reference, strict=True)) / len(reference)
             rows.append(
                 (
                     family,
                     label,
-                    float(cost / reference_cost),
+                    float(sum(costs, Decimal(0)) / reference_cost),
                     same,
                     escalated / len(contexts),
                     correct(actions),
                 )
             )
-        return reference_cost, correct(reference), rows
+        always = await _decide(cheap_first.replace(policy=_always_escalate(policy_cls)), contexts, prices)
+        bound = oracle(cheap, always[:2], reference)
+        best = (float(bound[0] / reference_cost), bound[1]) if bound else None
+        return reference_cost, correct(reference), rows, best
 
-    reference_cost, reference_correct, rows = asyncio.run(sweep())
+    reference_cost, reference_correct, rows, best = asyncio.run(sweep())
     if prices.unknown:
         print(f"WARNING: {prices.unknown} calls had no known price and count as free")
     elapsed = time.perf_counter() - started
-    _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, len(contexts))
+    _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, len(contexts), best)
     OUT.mkdir(parents=True, exist_ok=True)
     svg = OUT / "escalation_frontier.svg"
-    svg.write_text(_svg(rows, args, prices))
+    svg.write_text(_svg(rows, args, prices, best))
     print(f"chart: {os.path.relpath(svg, ROOT)}")
 
 
-def _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, n) -> None:  # type: ignore[no-untyped-def]
+def _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, n, best) -> None:  # type: ignore[no-untyped-def]
     cheap, strong = prices.models["cheap"][0], prices.models["powerful"][0]
     print(f"{n} recorded debates replayed per setting; cheap {cheap}, powerful {strong}")
     print("prices: genai-prices list prices per call (analyst 2,500 in / 400 out, judge 3,500 in / 300 out)")
@@ -320,6 +388,16 @@ def _report(args, params, prices, reference_cost, reference_correct, rows, elaps
     for _family, label, cost, same, escalated, right in rows:
         mark = "  <- target" if cost <= 0.2 and same >= 0.95 else ""
         print(f"{label:<44} {cost:>15.1%} {same:>14.1%} {escalated:>10.1%} {right:>8.1%}{mark}")
+    if best:
+        print(
+            f"oracle bound for whole-panel escalation (escalate exactly the debates the powerful panel "
+            f"decides differently, cheapest first; no trigger can pick better): {best[0]:.1%} of the cost "
+            f"({1 - best[0]:.0%} lower) for {best[1]:.1%} equal decisions"
+        )
+    else:
+        print(
+            "oracle bound: escalating every debate the powerful panel decides differently does not reach 95 %"
+        )
     hits = [r for r in rows if r[2] <= 0.2 and r[3] >= 0.95]
     good = [r for r in rows if r[3] >= 0.95]
     if good:
@@ -343,9 +421,9 @@ def _report(args, params, prices, reference_cost, reference_correct, rows, elaps
         )
 
 
-def _svg(rows, args, prices) -> str:  # type: ignore[no-untyped-def]
+def _svg(rows, args, prices, best) -> str:  # type: ignore[no-untyped-def]
     """Hand-written SVG: cost relative to always-powerful (x) against equal decisions (y)."""
-    width, height, left, bottom, top, right = 860, 480, 70, 60, 40, 290
+    width, height, left, bottom, top, right = 1000, 520, 70, 60, 40, 400
     plot_w, plot_h = width - left - right, height - top - bottom
     y_min = math.floor((min(r[3] for r in rows) - 0.02) * 20) / 20
 
@@ -355,7 +433,22 @@ def _svg(rows, args, prices) -> str:  # type: ignore[no-untyped-def]
     def y(v: float) -> float:
         return top + (1 - (v - y_min) / (1 - y_min)) * plot_h
 
-    colours = ["#000000", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#1f77b4", "#8c564b", "#e377c2"]
+    colours = [
+        "#000000",
+        "#d62728",
+        "#2ca02c",
+        "#9467bd",
+        "#ff7f0e",
+        "#1f77b4",
+        "#8c564b",
+        "#e377c2",
+        "#17becf",
+        "#bcbd22",
+        "#7f7f7f",
+        "#aec7e8",
+        "#ff9896",
+        "#98df8a",
+    ]
     families = list(dict.fromkeys(r[0] for r in rows))
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
@@ -397,6 +490,14 @@ def _svg(rows, args, prices) -> str:  # type: ignore[no-untyped-def]
         legend_y = top + 10 + index * 18
         parts.append(f'<circle cx="{width - right + 20}" cy="{legend_y}" r="4" fill="{colour}"/>')
         parts.append(f'<text x="{width - right + 30}" y="{legend_y + 4}">{family}</text>')
+    if best:
+        bx, by = x(best[0]), y(best[1])
+        parts.append(
+            f'<path d="M{bx - 5:.1f},{by - 5:.1f} L{bx + 5:.1f},{by + 5:.1f} M{bx - 5:.1f},{by + 5:.1f} '
+            f'L{bx + 5:.1f},{by - 5:.1f}" stroke="#000" stroke-width="2"/>'
+        )
+        legend_y = top + 10 + len(families) * 18
+        parts.append(f'<text x="{width - right + 14}" y="{legend_y + 4}">X: oracle bound (95 %)</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

@@ -220,7 +220,10 @@ class CompetitionScoreAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class LeaderboardDailyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "day",
+        "grain",
+        "hour",
         "profile",
+        "trader",
         "symbol",
         "decisions",
         "directional",
@@ -230,9 +233,9 @@ class LeaderboardDailyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "calls",
         "cost_usd",
     ]
-    list_filter = ["symbol"]
+    list_filter = ["grain", "symbol"]
     date_hierarchy = "day"
-    list_select_related = ["profile"]
+    list_select_related = ["profile", "trader"]
 
 
 @admin.register(LeaderboardRollupState)

@@ -42,7 +42,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.db.models.functions import Cast, Coalesce, TruncDate, TruncHour
 
 from debates.models import DebateConsensus, DebateMessage, LlmCall
 from outcomes.models import OutcomeStatus
@@ -161,11 +161,14 @@ def _window(qs: QuerySet[Any], field: str, ranges: Ranges) -> QuerySet[Any]:
 
 
 def _group(qs: QuerySet[Any], keys: Sequence[str], time_field: str, symbol_path: str) -> QuerySet[Any]:
-    """``values()`` by the requested keys: ``day`` is the UTC date of ``time_field``, ``symbol`` the
-    debate's (joined only when asked for, so the planner is not pushed into a needless join)."""
+    """``values()`` by the requested keys: ``day`` is the UTC date of ``time_field``, ``hour`` its UTC
+    hour (a datetime), ``symbol`` the debate's (joined only when asked for, so the planner is not
+    pushed into a needless join)."""
     if "day" in keys:
         qs = qs.annotate(day=TruncDate(time_field, tzinfo=dt.UTC))
-    if "symbol" in keys:
+    if "hour" in keys:
+        qs = qs.annotate(hour=TruncHour(time_field, tzinfo=dt.UTC))
+    if "symbol" in keys and symbol_path != "symbol":  # else the model's own column
         qs = qs.annotate(symbol=Coalesce(F(symbol_path), Value("")))
     return qs.values(*keys).order_by()
 
@@ -272,8 +275,11 @@ def baseline_sums(*, ranges: Ranges, keys: Sequence[str] = (), symbol: str | Non
     return _group(qs, keys, "created_at", "session__symbol").annotate(**sums)
 
 
-def trader_decision_sums(*, ranges: Ranges, symbol: str | None = None) -> QuerySet[Any]:
-    """Per trader profile: its competition decisions, judged by the judge's call and the outcomes."""
+def trader_decision_sums(
+    *, ranges: Ranges, keys: Sequence[str] = (), symbol: str | None = None
+) -> QuerySet[Any]:
+    """Per trader profile (and ``keys``: ``day``, ``hour``, ``symbol``, by the decision's time): its
+    competition decisions, judged by the judge's call and the outcomes."""
     qs = CompetitionDecision.objects.filter(entry__trader__isnull=False, session__consensus__isnull=False)
     qs = _window(qs, "created_at", ranges)
     if symbol:
@@ -281,27 +287,22 @@ def trader_decision_sums(*, ranges: Ranges, symbol: str | None = None) -> QueryS
     terms = _outcome_terms("session__consensus__")
     up = Q(session__consensus__action="buy")
     down = Q(session__consensus__action="sell")
-    return (
-        qs.values(trader_id=F("entry__trader_id"))
-        .order_by()
-        .annotate(
-            **_decision_sums(Q(pk__isnull=False), terms),
-            **_direction_sums(up, down, "session__consensus__confidence", terms),
-        )
+    qs = qs.annotate(trader_id=F("entry__trader_id"))
+    return _group(qs, ("trader_id", *keys), "created_at", "symbol").annotate(
+        **_decision_sums(Q(pk__isnull=False), terms),
+        **_direction_sums(up, down, "session__consensus__confidence", terms),
     )
 
 
-def trader_call_sums(*, ranges: Ranges, symbol: str | None = None) -> QuerySet[Any]:
-    """Per trader profile: the ledger of its competition debates."""
-    qs = _window(
-        LlmCall.objects.filter(session__competition_decision__entry__trader__isnull=False),
-        "created_at",
-        ranges,
-    )
+def trader_call_sums(*, ranges: Ranges, keys: Sequence[str] = (), symbol: str | None = None) -> QuerySet[Any]:
+    """Per trader profile (and ``keys``, by the call's time): the ledger of its competition debates.
+
+    Driven from the competition's decisions (a few per trader and day) to their sessions' calls
+    through the ledger's session index, rather than from the whole ledger in the window.
+    """
+    decisions = CompetitionDecision.objects.filter(entry__trader__isnull=False)
     if symbol:
-        qs = qs.filter(session__symbol=symbol)
-    return (
-        qs.values(trader_id=F("session__competition_decision__entry__trader_id"))
-        .order_by()
-        .annotate(**ledger_sums())
-    )
+        decisions = decisions.filter(symbol=symbol)
+    qs = _window(LlmCall.objects.filter(session_id__in=decisions.values("session_id")), "created_at", ranges)
+    qs = qs.annotate(trader_id=F("session__competition_decision__entry__trader_id"))
+    return _group(qs, ("trader_id", *keys), "created_at", "session__symbol").annotate(**ledger_sums())

@@ -390,20 +390,39 @@ class CompetitionScore(models.Model):
         return f"run {self.run_id} #{self.rank}: {self.entry_id}"
 
 
-class LeaderboardDaily(models.Model):
-    """Per agent profile, per UTC day, per symbol (``*`` = all symbols): the sums the leaderboard adds up.
+class LeaderboardGrain(models.TextChoices):
+    HOUR = "hour"
+    DAY = "day"
+    MONTH = "month"
 
-    Rows with no profile hold the day's baseline sums (every decision, however many profiles took
-    part). A rollup of the debate messages, their outcomes and the cost ledger, rebuilt day by day by
-    ``leaderboard_rollup_refresh`` (a django-q2 schedule); the leaderboard reads it for whole days up
-    to ``LeaderboardRollupState.complete_through`` and the raw tables for the rest, so its answer
-    equals the raw aggregation's (tested). Field meanings: ``competition.aggregates``.
+
+class LeaderboardDaily(models.Model):
+    """Per agent profile, per UTC day (or hour, or month), per symbol (``*`` = all symbols): the sums
+    the leaderboard adds up.
+
+    ``grain`` says what a row covers: a ``day``; one ``hour`` of a recent day (the last
+    ``HOURLY_DAYS`` days: a rolling window's first day is partial); or a ``month`` (``day`` is its
+    first day; the sum of its day rows, so a long window adds a dozen rows rather than hundreds).
+    Rows with a ``trader`` instead of a profile hold a trader profile's sums (its competition
+    decisions and their debates' ledger); rows with neither hold the baseline sums (every decision,
+    however many profiles took part).
+    A rollup of the debate messages, their outcomes and the cost ledger, rebuilt day by day by
+    ``leaderboard_rollup_refresh`` (a django-q2 schedule) up to the current hour; once it exists the
+    leaderboard reads only this table (one grouped query), so its answer equals the raw
+    aggregation's as of the last refresh (tested). Field meanings: ``competition.aggregates``.
     """
 
     profile = models.ForeignKey(
         AgentProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="leaderboard_days"
     )
+    trader = models.ForeignKey(
+        TraderProfile, null=True, blank=True, on_delete=models.CASCADE, related_name="leaderboard_days"
+    )
     day = models.DateField()
+    grain = models.CharField(max_length=5, choices=LeaderboardGrain, default=LeaderboardGrain.DAY)
+    hour = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(23)], help_text="UTC hour of an hour row; 0 otherwise."
+    )
     symbol = models.CharField(max_length=16, help_text="'*' for all symbols together.")
     decisions = models.PositiveIntegerField(default=0)
     escalated = models.PositiveIntegerField(default=0)
@@ -426,25 +445,54 @@ class LeaderboardDaily(models.Model):
     unknown_cost_calls = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["-day", "profile", "symbol"]
+        ordering = ["-day", "grain", "hour", "profile", "symbol"]
         verbose_name_plural = "leaderboard days"
         constraints = [
             models.UniqueConstraint(
-                fields=["profile", "day", "symbol"],
+                fields=["profile", "grain", "day", "hour", "symbol"],
                 condition=Q(profile__isnull=False),
-                name="leaderboarddaily_unique_profile_day",
+                name="leaderboarddaily_unique_profile_bucket",
             ),
             models.UniqueConstraint(
-                fields=["day", "symbol"],
-                condition=Q(profile__isnull=True),
-                name="leaderboarddaily_unique_baseline_day",
+                fields=["trader", "grain", "day", "hour", "symbol"],
+                condition=Q(trader__isnull=False),
+                name="leaderboarddaily_unique_trader_bucket",
+            ),
+            models.UniqueConstraint(
+                fields=["grain", "day", "hour", "symbol"],
+                condition=Q(profile__isnull=True, trader__isnull=True),
+                name="leaderboarddaily_unique_baseline_bucket",
+            ),
+            models.CheckConstraint(
+                condition=Q(profile__isnull=True) | Q(trader__isnull=True),
+                name="leaderboarddaily_profile_or_trader",
+            ),
+            models.CheckConstraint(
+                condition=Q(grain__in=LeaderboardGrain.values), name="leaderboarddaily_grain_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(hour__gte=0, hour__lte=23) & (Q(grain=LeaderboardGrain.HOUR) | Q(hour=0)),
+                name="leaderboarddaily_hour_valid",
             ),
         ]
-        # The leaderboard reads one symbol (or '*') over a day range, grouped by profile.
-        indexes = [models.Index(fields=["symbol", "day", "profile"], name="leaderboarddaily_symbol_day")]
+        # The leaderboard reads one symbol (or '*'): the month, day and hour rows of a window, each
+        # kind a contiguous range of this index, grouped by profile.
+        indexes = [
+            models.Index(fields=["symbol", "grain", "day", "hour"], name="leaderboarddaily_read"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.profile_id or 'all'} {self.day} {self.symbol}"
+        when = {"hour": f"{self.day} {self.hour:02d}h", "month": f"{self.day:%Y-%m}"}.get(
+            self.grain, str(self.day)
+        )
+        who = (
+            f"agent {self.profile_id}"
+            if self.profile_id
+            else f"trader {self.trader_id}"
+            if self.trader_id
+            else "all"
+        )
+        return f"{who} {when} {self.symbol}"
 
 
 class LeaderboardRollupState(models.Model):

@@ -1,9 +1,12 @@
 """Reads of the competition app: runs with scores and curves, trader profiles, and the leaderboard.
 
-The leaderboard is computed by SQL aggregation (``competition.aggregates``): whole days come from
-the daily rollup, the ragged edges of a window (and anything after the rollup's watermark) from
-the raw tables, and the two sets of per-profile sums are added. Python then only turns each
-profile's sums into rates with their intervals, sorts and pages the rows (one row per profile).
+The leaderboard is computed by SQL aggregation: once the rollup exists (``LeaderboardDaily``, kept by
+``competition.services.rollup``), one grouped query over it answers every window and filter - whole
+days from its day rows, a rolling window's first (partial) day from its hour rows - as of its last
+refresh. Before the first refresh, or when asked (``source="raw"``), the same sums come from the raw
+tables (``competition.aggregates``; the reference the rollup is tested against). Python then only
+turns each profile's sums into rates with their intervals, sorts and pages the rows (one row per
+profile).
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import datetime as dt
 import hashlib
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -42,9 +46,10 @@ from .models import (
     CompetitionScore,
     EquityPoint,
     LeaderboardDaily,
+    LeaderboardGrain,
     TraderProfile,
 )
-from .services.rollup import day_start, rollup_complete_through
+from .services.rollup import day_start, month_start, next_month, rollup_status
 
 # --- runs and traders ---------------------------------------------------------------------------
 
@@ -135,13 +140,16 @@ class LeaderboardQuery:
     sort: str = "-hit_rate_low"
 
     def bounds(self, now: dt.datetime) -> tuple[dt.datetime | None, dt.datetime]:
-        """[start, end) of the window: a rolling window ends now; from/to are whole UTC days."""
+        """[start, end) of the window: from/to are whole UTC days; a rolling window ends now and
+        starts on the hour (24h at 14:37 starts at 14:00 the day before), the rollup's grain."""
         if self.date_from is not None or self.date_to is not None:
             start = day_start(self.date_from) if self.date_from else None
             end = day_start(self.date_to + dt.timedelta(days=1)) if self.date_to else now
             return start, end
         span = WINDOWS[self.window or "all"]
-        return (now - span if span else None), now
+        if span is None:
+            return None, now
+        return (now - span).astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0), now
 
 
 @dataclass(frozen=True)
@@ -242,30 +250,7 @@ class Leaderboard:
     rollup_through: dt.date | None
     computed_at: dt.datetime
     raw_ranges: list[tuple[dt.datetime | None, dt.datetime]] = field(default_factory=list)
-
-
-def _split(
-    start: dt.datetime | None, end: dt.datetime, through: dt.date | None
-) -> tuple[tuple[dt.date, dt.date] | None, list[tuple[dt.datetime | None, dt.datetime]]]:
-    """Whole UTC days of [start, end) the rollup holds (up to ``through``), and the raw ranges left."""
-    if through is None:
-        return None, [(start, end)]
-    if start is None:
-        first = dt.date.min
-    else:
-        first = start.astimezone(dt.UTC).date()
-        if day_start(first) < start:
-            first += dt.timedelta(days=1)
-    last = min(through, end.astimezone(dt.UTC).date() - dt.timedelta(days=1))
-    if first > last:
-        return None, [(start, end)]
-    raw: list[tuple[dt.datetime | None, dt.datetime]] = []
-    if start is not None and start < day_start(first):
-        raw.append((start, day_start(first)))
-    after = day_start(last + dt.timedelta(days=1))
-    if after < end:
-        raw.append((after, end))
-    return (first, last), raw
+    rollup_refreshed_at: dt.datetime | None = None  # the rollup's answers are as of this time
 
 
 def _add(target: dict[Any, dict[str, Any]], key_field: str, rows: Iterable[dict[str, Any]]) -> None:
@@ -292,51 +277,211 @@ def _profile_filter(query: LeaderboardQuery, prefix: str = "") -> Q | None:
 PROFILE_META = ("name", "role", "provider", "model", "tier")
 
 
-def _agent_sums(
-    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
-) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]], dt.date | None, list[Any]]:
-    """Per-profile sums, the baseline's sums and the profiles' names: rollup days plus raw edges.
+@dataclass(frozen=True)
+class _CompiledQuery:
+    sql: str
+    params: tuple[Any, ...]
+    names: tuple[str, ...]
+    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]
 
-    One query reads the rollup (the baseline rows are its NULL-profile group, the names come with
-    the join), and one query per family reads every raw range at once.
+
+_COMPILED: dict[tuple[Any, ...], _CompiledQuery] = {}
+_COMPILED_MAX = 512
+
+
+def _values_memo(key: tuple[Any, ...], build: Callable[[], QuerySet[Any]]) -> list[dict[str, Any]]:
+    """The rows of ``build()`` (a ``values()`` query), its SQL compiled once per ``key``.
+
+    The query still runs on every call; only Django's building and compiling of it (19 sums, a
+    join and the window's conditions: longer than PostgreSQL takes to run it on the rollup) is
+    remembered, with the converters Django would apply to each column. ``key`` must determine the
+    SQL and its parameters.
     """
-    through = rollup_complete_through()
-    days, raw = _split(start, end, through)
+    connection = connections[DEFAULT_DB_ALIAS]
+    full_key = (connection.vendor, connection.settings_dict["NAME"], *key)
+    compiled = _COMPILED.get(full_key)
+    if compiled is None:
+        qs = build()
+        if qs.query.is_empty():
+            return []
+        compiler = qs.query.get_compiler(using=qs.db)
+        sql, params = compiler.as_sql()
+        fields = [column[0] for column in compiler.select[: compiler.col_count]]
+        converters = compiler.get_converters(fields)
+        compiled = _CompiledQuery(
+            sql=sql,
+            params=tuple(params),
+            names=(*qs.query.values_select, *qs.query.annotation_select),
+            converters=tuple((pos, tuple(convs), expr) for pos, (convs, expr) in converters.items()),
+        )
+        if len(_COMPILED) >= _COMPILED_MAX:
+            _COMPILED.clear()
+        _COMPILED[full_key] = compiled
+    with connection.cursor() as cursor:
+        cursor.execute(compiled.sql, compiled.params)
+        fetched = cursor.fetchall()
+    rows = []
+    for raw in fetched:
+        row = list(raw)
+        for pos, convs, expression in compiled.converters:
+            value = row[pos]
+            for converter in convs:
+                value = converter(value, expression, connection)
+            row[pos] = value
+        rows.append(dict(zip(compiled.names, row, strict=True)))
+    return rows
+
+
+Span = tuple[dt.date | None, dt.date]  # inclusive; None: from the beginning
+
+
+@dataclass(frozen=True)
+class RollupPlan:
+    """Which rollup rows make up a window: the hour rows of its first day from ``hours[1]`` on
+    (when it starts within a day), the month rows of the months it covers whole, the day rows of
+    the days left. Each part is a contiguous range of the read index."""
+
+    hours: tuple[dt.date, int] | None
+    months: Span | None
+    days: tuple[Span, ...]
+
+
+def _rollup_plan(start: dt.datetime | None, end: dt.datetime) -> RollupPlan:
+    end_utc = end.astimezone(dt.UTC)
+    last = end_utc.date() if end_utc.time() != dt.time.min else end_utc.date() - dt.timedelta(days=1)
+    hours = None
+    first: dt.date | None = None
+    if start is not None:
+        start_utc = start.astimezone(dt.UTC)
+        first = start_utc.date()
+        if start_utc.time() != dt.time.min:
+            hours = (first, start_utc.hour)
+            first += dt.timedelta(days=1)
+    # Whole months: from the first that starts on or after ``first`` to the last that ends on or
+    # before ``last`` (by its first day); without a start, every month up to there.
+    months_from = None if first is None else (first if first.day == 1 else next_month(first))
+    whole_last = next_month(last) - dt.timedelta(days=1) == last
+    months_to = month_start(last) if whole_last else month_start(month_start(last) - dt.timedelta(days=1))
+    if months_from is not None and months_from > months_to:
+        days = ((first, last),) if first is None or first <= last else ()
+        return RollupPlan(hours=hours, months=None, days=days)
+    days_left: list[Span] = []
+    if first is not None and months_from is not None and first < months_from:
+        days_left.append((first, months_from - dt.timedelta(days=1)))
+    if next_month(months_to) <= last:
+        days_left.append((next_month(months_to), last))
+    return RollupPlan(hours=hours, months=(months_from, months_to), days=tuple(days_left))
+
+
+def _span(grain: str, span: Span) -> Q:
+    lo, hi = span
+    q = Q(grain=grain, day__lte=hi)
+    return q if lo is None else q & Q(day__gte=lo)
+
+
+def _rollup_rows(
+    start: dt.datetime | None, end: dt.datetime, symbol: str | None
+) -> QuerySet[LeaderboardDaily]:
+    """The rollup rows that make up [start, end) for ``symbol`` (None: all symbols)."""
+    plan = _rollup_plan(start, end)
+    parts = Q()
+    if plan.hours is not None:
+        parts |= Q(grain=LeaderboardGrain.HOUR, day=plan.hours[0], hour__gte=plan.hours[1])
+    if plan.months is not None:
+        parts |= _span(LeaderboardGrain.MONTH, plan.months)
+    for days in plan.days:
+        parts |= _span(LeaderboardGrain.DAY, days)
+    if not parts:
+        return LeaderboardDaily.objects.none()
+    return LeaderboardDaily.objects.filter(parts, symbol=symbol or ALL_SYMBOLS)
+
+
+def _agent_sums_rollup(
+    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
+    """Per-profile sums, the baseline's and the profiles' names from the rollup: one query (the
+    baseline rows are its NULL-profile group, the names come with the join)."""
     sums: dict[Any, dict[str, Any]] = defaultdict(dict)
     base: dict[str, Any] = {}
     meta: dict[int, dict[str, str]] = {}
-    profile_filter = _profile_filter(query, "profile__")
-    if days is not None:
-        rolled = LeaderboardDaily.objects.filter(symbol=query.symbol or ALL_SYMBOLS, day__range=days)
+    names = [f"profile__{f}" for f in PROFILE_META]
+
+    def build() -> QuerySet[Any]:
+        rolled = _rollup_rows(start, end, query.symbol).filter(trader__isnull=True)
+        profile_filter = _profile_filter(query, "profile__")
         if profile_filter is not None:
             rolled = rolled.filter(profile_filter | Q(profile__isnull=True))
-        names = [f"profile__{f}" for f in PROFILE_META]
-        grouped = rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
-        for row in grouped:
-            profile_id = row.pop("profile_id")
-            described = {f: row.pop(f"profile__{f}") for f in PROFILE_META}
-            if profile_id is None:
-                _add_one(base, {f: row[f] for f in BASELINE_SUMS})
-            else:
-                meta[profile_id] = described
-                _add_one(sums[profile_id], row)
-    if raw:
-        for query_sums in (*PROFILE_QUERIES, profile_call_sums):
-            rows = query_sums(ranges=raw, symbol=query.symbol, profile_filter=profile_filter)
-            _add(sums, "profile_id", rows)
-        _add_one(base, baseline_sums(ranges=raw, symbol=query.symbol))
-    missing = [pk for pk in sums if pk not in meta]
-    if missing:
-        for profile in AgentProfile.objects.filter(pk__in=missing).values("pk", *PROFILE_META):
-            meta[profile.pop("pk")] = profile
-    return sums, base, meta, through, raw
+        return rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
+
+    key = ("agents", _rollup_plan(start, end), query.symbol, query.role, query.provider, query.tier)
+    for row in _values_memo(key, build):
+        profile_id = row.pop("profile_id")
+        described = {f: row.pop(f"profile__{f}") for f in PROFILE_META}
+        if profile_id is None:
+            _add_one(base, {f: row[f] for f in BASELINE_SUMS})
+        else:
+            meta[profile_id] = described
+            _add_one(sums[profile_id], row)
+    return sums, base, meta
 
 
-def _trader_sums(query: LeaderboardQuery, ranges: list[Any]) -> dict[Any, dict[str, Any]]:
+def _trader_sums_rollup(
+    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
+    """Per-trader sums, the baseline's and the traders' names from the rollup: one query."""
+
+    def build() -> QuerySet[Any]:
+        rolled = _rollup_rows(start, end, query.symbol).filter(profile__isnull=True)
+        return (
+            rolled.values("trader_id", "trader__name", "trader__panel__name")
+            .order_by()
+            .annotate(**{f: Sum(f) for f in SUM_FIELDS})
+        )
+
+    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
+    base: dict[str, Any] = {}
+    meta: dict[int, dict[str, str]] = {}
+    for row in _values_memo(("traders", _rollup_plan(start, end), query.symbol), build):
+        trader_id, name, panel = row.pop("trader_id"), row.pop("trader__name"), row.pop("trader__panel__name")
+        if trader_id is None:
+            _add_one(base, {f: row[f] for f in BASELINE_SUMS})
+        else:
+            meta[trader_id] = {"name": name, "role": "trader", "provider": "", "model": panel, "tier": ""}
+            _add_one(sums[trader_id], row)
+    return sums, base, meta
+
+
+def _trader_sums_raw(
+    query: LeaderboardQuery, ranges: list[Any]
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
     sums: dict[Any, dict[str, Any]] = defaultdict(dict)
     _add(sums, "trader_id", trader_decision_sums(ranges=ranges, symbol=query.symbol))
     _add(sums, "trader_id", trader_call_sums(ranges=ranges, symbol=query.symbol))
-    return sums
+    base: dict[str, Any] = {}
+    _add_one(base, baseline_sums(ranges=ranges, symbol=query.symbol))
+    traders = TraderProfile.objects.filter(pk__in=list(sums)).select_related("panel")
+    meta = {
+        t.pk: {"name": t.name, "role": "trader", "provider": "", "model": t.panel.name, "tier": ""}
+        for t in traders
+    }
+    return sums, base, meta
+
+
+def _agent_sums_raw(
+    query: LeaderboardQuery, ranges: list[Any]
+) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
+    """The same sums from the raw tables: one query per family."""
+    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
+    profile_filter = _profile_filter(query, "profile__")
+    for query_sums in (*PROFILE_QUERIES, profile_call_sums):
+        rows = query_sums(ranges=ranges, symbol=query.symbol, profile_filter=profile_filter)
+        _add(sums, "profile_id", rows)
+    base: dict[str, Any] = {}
+    _add_one(base, baseline_sums(ranges=ranges, symbol=query.symbol))
+    meta: dict[int, dict[str, str]] = {}
+    for profile in AgentProfile.objects.filter(pk__in=list(sums)).values("pk", *PROFILE_META):
+        meta[profile.pop("pk")] = profile
+    return sums, base, meta
 
 
 def _row(
@@ -406,22 +551,32 @@ def _with_rank(row: LeaderboardRow, rank: int) -> LeaderboardRow:
     return LeaderboardRow(**values)
 
 
-def leaderboard_rows(*, query: LeaderboardQuery, now: dt.datetime | None = None) -> Leaderboard:
-    """Ranked rows of agent profiles (``kind="agents"``) or trader profiles over the query's window."""
+SOURCES = ("auto", "rollup", "raw")
+
+
+def leaderboard_rows(
+    *, query: LeaderboardQuery, now: dt.datetime | None = None, source: str = "auto"
+) -> Leaderboard:
+    """Ranked rows of agent profiles (``kind="agents"``) or trader profiles over the query's window.
+
+    ``source``: ``auto`` reads the rollup once it exists (answers as of its last refresh, see
+    ``rollup_refreshed_at``) and the raw tables before; ``raw`` always aggregates the raw tables
+    (exact as of now, slow at scale: the reference); ``rollup`` always reads the rollup. Agent
+    and trader rows alike.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, not {source!r}")
     now = now or timezone.now()
     start, end = query.bounds(now)
+    status = rollup_status()
+    rolled = source == "rollup" or (source == "auto" and status.complete_through is not None)
+    raw: list[Any] = [] if rolled else [(start, end)]
     if query.kind == "traders":
-        raw: list[Any] = [(start, end)]
-        sums = _trader_sums(query, raw)
-        base: dict[str, Any] = baseline_sums(ranges=raw, symbol=query.symbol)
-        through = None
-        traders = TraderProfile.objects.filter(pk__in=list(sums)).select_related("panel")
-        meta = {
-            t.pk: {"name": t.name, "role": "trader", "provider": "", "model": t.panel.name, "tier": ""}
-            for t in traders
-        }
+        sums, base, meta = _trader_sums_rollup(query, start, end) if rolled else _trader_sums_raw(query, raw)
+    elif rolled:
+        sums, base, meta = _agent_sums_rollup(query, start, end)
     else:
-        sums, base, meta, through, raw = _agent_sums(query, start, end)
+        sums, base, meta = _agent_sums_raw(query, raw)
     baseline = Baseline(
         decisions=int(base.get("decisions") or 0),
         directional=int(base.get("directional") or 0),
@@ -433,9 +588,10 @@ def leaderboard_rows(*, query: LeaderboardQuery, now: dt.datetime | None = None)
         baseline=baseline,
         start=start,
         end=end,
-        rollup_through=through,
+        rollup_through=status.complete_through if rolled else None,
         computed_at=now,
         raw_ranges=raw,
+        rollup_refreshed_at=status.refreshed_at if rolled else None,
     )
 
 

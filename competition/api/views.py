@@ -40,6 +40,7 @@ from .serializers import (
     TraderProfileInputSerializer,
     TraderProfileOutputSerializer,
     leaderboard_meta,
+    leaderboard_output_data,
     leaderboard_row_data,
 )
 
@@ -250,7 +251,7 @@ class LeaderboardApi(APIView):
         page = paginator.paginate_queryset(board.rows, request, view=self)
         rows = page if page is not None else board.rows
         response = paginator.get_paginated_response([leaderboard_row_data(r) for r in rows])
-        data = LeaderboardOutputSerializer({**response.data, **leaderboard_meta(board)}).data
+        data = leaderboard_output_data({**response.data, **leaderboard_meta(board)})
         if key is not None:
             cache.set(key, data, timeout=settings.ARENA_LEADERBOARD_CACHE_SECONDS)
         return Response(data)

@@ -15,7 +15,7 @@ from django.core.management import call_command
 from agents.models import AgentProfile, Provider, Role, Tier
 from competition.models import LeaderboardDaily
 from competition.selectors import LeaderboardQuery, leaderboard_rows
-from competition.services.rollup import leaderboard_rollup_refresh
+from competition.services.rollup import HOURLY_DAYS, leaderboard_rollup_refresh
 from debates.models import DebateConsensus, DebateMessage, DebateSession, DebateStatus, LlmCall
 from outcomes.models import Outcome
 from outcomes.services import trading_account_default_get
@@ -290,25 +290,217 @@ def test_from_to_days(fixture_board):
     assert rows["gpt-bull"].decisions == 1 and rows["gpt-bull"].win_rate.n == 0
 
 
-QUERIES = [{"window": w} for w in ("24h", "7d", "30d", "all")] + [
-    {"window": "7d", "role": "bull"},
-    {"window": "30d", "symbol": "ACME"},
-    {"window": "all", "tier": "powerful"},
-    {"window": None, "date_from": dt.date(2025, 6, 1), "date_to": dt.date(2025, 6, 12)},
+# Decisions on either side of every window's first hour, for "now" at 12:37 (a rolling window
+# starts on the hour: 24h starts at 12:00 yesterday), and a call outside any debate.
+LATER = NOW + dt.timedelta(minutes=37)
+EDGES = [
+    (
+        NOW - dt.timedelta(days=1, minutes=-10),
+        "ACME",
+        "bullish",
+        "buy",
+        ("win", "10", "11", "5", "0.1", False),
+    ),
+    (
+        NOW - dt.timedelta(days=1, minutes=30),
+        "BOLT",
+        "bearish",
+        "sell",
+        ("win", "10", "9", "5", "0.1", False),
+    ),
+    (
+        NOW - dt.timedelta(days=7, minutes=-50),
+        "BOLT",
+        "bullish",
+        "buy",
+        ("loss", "10", "9", "-5", "-0.1", False),
+    ),
+    (NOW - dt.timedelta(days=7, minutes=5), "ACME", "bearish", "hold", ("flat", "10", "10", "0", "0", True)),
+    (NOW - dt.timedelta(days=30, minutes=-20), "ACME", "bullish", "buy", None),
+    (
+        NOW - dt.timedelta(days=30, minutes=70),
+        "CYAN",
+        "bearish",
+        "sell",
+        ("loss", "10", "12", "-9", "-0.2", False),
+    ),
+    (
+        NOW - dt.timedelta(hours=23, minutes=59),
+        "CYAN",
+        "bullish",
+        "buy",
+        ("win", "10", "13", "9", "0.3", False),
+    ),
+    (NOW + dt.timedelta(minutes=20), "ACME", "bearish", "sell", ("win", "10", "8", "7", "0.2", False)),
 ]
 
 
-@pytest.mark.parametrize("query", QUERIES)
-def test_rollup_answer_equals_the_raw_aggregation(fixture_board, query):
-    raw = leaderboard_rows(query=LeaderboardQuery(**query), now=NOW)
-    summary = leaderboard_rollup_refresh(now=NOW)
-    assert summary.complete_through == dt.date(2025, 6, 14)
-    assert LeaderboardDaily.objects.filter(profile__isnull=True).exists()
-    rolled = leaderboard_rows(query=LeaderboardQuery(**query), now=NOW)
+@pytest.fixture
+def edge_board(fixture_board, arena):
+    for i, (at, symbol, stance, action, outcome) in enumerate(EDGES):
+        calls = {"gpt-bull": Call(f"0.00{i + 1}", 10 * i, i, 10 + i), "claude-bear": Call(None, 5, 5, 50)}
+        views = {"gpt-bull": (stance, 0.5 + i / 20), "claude-bear": ("bearish", 0.4)}
+        _build(arena, fixture_board, Decision(symbol, at, views, action, 0.6, outcome, i % 3 == 0, calls))
+    LlmCall.objects.create(  # a call outside any debate: counts towards all symbols only
+        profile=fixture_board["gpt-bull"],
+        role="bull",
+        purpose="analysis",
+        provider="openai",
+        model="gpt-4o-mini",
+        attempt=1,
+        status="ok",
+        input_tokens=7,
+        output_tokens=3,
+        cost_usd=Decimal("0.5"),
+        latency_ms=9,
+    )
+    LlmCall.objects.filter(session__isnull=True).update(created_at=NOW - dt.timedelta(hours=5))
+    return fixture_board
 
-    assert rolled.rollup_through == dt.date(2025, 6, 14) and raw.rollup_through is None
+
+QUERIES = [{"window": w} for w in ("24h", "7d", "30d", "all")] + [
+    {"window": "24h", "symbol": "CYAN"},
+    {"window": "7d", "role": "bull"},
+    {"window": "7d", "provider": "anthropic", "symbol": "BOLT"},
+    {"window": "30d", "symbol": "ACME"},
+    {"window": "30d", "role": "judge", "tier": "cheap"},
+    {"window": "all", "tier": "powerful"},
+    {"window": "all", "symbol": "ZZZZ"},
+    {"window": None, "date_from": dt.date(2025, 6, 1), "date_to": dt.date(2025, 6, 12)},
+    {"window": None, "date_from": dt.date(2025, 6, 8)},
+    {"window": None, "date_to": dt.date(2025, 6, 14), "symbol": "ACME"},
+    {"window": None, "date_from": dt.date(2025, 6, 14), "date_to": dt.date(2025, 6, 14), "sort": "-cost_usd"},
+    {"window": "30d", "sort": "name"},
+    {"window": None, "date_from": dt.date(2025, 5, 1), "date_to": dt.date(2025, 5, 31)},  # a whole month
+    {"window": None, "date_from": dt.date(2025, 4, 15), "date_to": dt.date(2025, 6, 30), "symbol": "ACME"},
+    {"window": None, "date_to": dt.date(2025, 5, 31), "role": "bull"},
+    {"window": None, "date_from": dt.date(2025, 5, 16), "date_to": dt.date(2025, 6, 1)},
+]
+
+
+def _same(rolled, raw) -> None:
+    assert [r.name for r in rolled.rows] == [r.name for r in raw.rows]
     assert [_flat(r) for r in rolled.rows] == [pytest.approx(_flat(r)) for r in raw.rows]
     assert _flat(rolled.baseline) == pytest.approx(_flat(raw.baseline))
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_rollup_answer_equals_the_raw_aggregation(edge_board, query):
+    raw = leaderboard_rows(query=LeaderboardQuery(**query), now=LATER, source="raw")
+    summary = leaderboard_rollup_refresh(now=LATER)
+    assert summary.complete_through == LATER.date()
+    assert LeaderboardDaily.objects.filter(profile__isnull=True, grain="hour").exists()
+    rolled = leaderboard_rows(query=LeaderboardQuery(**query), now=LATER)
+
+    assert rolled.rollup_through == LATER.date() and rolled.rollup_refreshed_at == LATER
+    assert raw.rollup_through is None and not rolled.raw_ranges
+    assert raw.rows or query.get("symbol") == "ZZZZ"
+    _same(rolled, raw)
+
+
+def test_a_rolling_window_starts_on_the_hour(edge_board):
+    leaderboard_rollup_refresh(now=LATER)
+    board, rows = _rows(window="24h")  # at 12:00: from 12:00 yesterday
+    later = leaderboard_rows(query=LeaderboardQuery(window="24h"), now=LATER)
+
+    assert board.start == NOW - dt.timedelta(days=1) and later.start == board.start
+    # 12:10 yesterday (in both), 12:01 yesterday (in both), 11:30 yesterday (in neither), and 12:20
+    # today, after the first "now": the rollup holds it, so it counts in both.
+    assert rows["gpt-bull"].decisions == 1 + 3
+    assert {r.name: r.decisions for r in later.rows}["gpt-bull"] == 1 + 3
+
+
+def test_the_rollup_reflects_new_writes_and_settlements_after_the_next_refresh(edge_board, arena):
+    leaderboard_rollup_refresh(now=LATER)
+    query = LeaderboardQuery(window="30d")
+    before = {r.name: r for r in leaderboard_rows(query=query, now=LATER).rows}["gpt-bull"]
+    pending = Outcome.objects.filter(status="pending", consensus__created_at__gte=NOW - dt.timedelta(days=31))
+    assert pending.count() == 1
+    pending.update(
+        status="win",
+        entry_price=Decimal(100),
+        exit_price=Decimal(104),
+        pnl_amount=Decimal(40),
+        pnl_return=Decimal("0.04"),
+        hypothetical=False,
+        horizon_date=NOW.date(),
+        settled_at=LATER + dt.timedelta(minutes=1),
+        updated_at=LATER + dt.timedelta(minutes=1),
+    )
+    new = Decision(
+        "FLUX",
+        LATER + dt.timedelta(minutes=2),
+        {"gpt-bull": ("bullish", 0.9)},
+        "buy",
+        0.8,
+        ("win", "20", "21", "3", "0.05", False),
+        calls={"gpt-bull": Call("0.25", 1, 1, 1)},
+    )
+    _build(arena, edge_board, new)
+    then = LATER + dt.timedelta(minutes=3)
+
+    stale = {r.name: r for r in leaderboard_rows(query=query, now=then).rows}["gpt-bull"]
+    summary = leaderboard_rollup_refresh(now=then)
+    fresh_board = leaderboard_rows(query=query, now=then)
+    fresh = {r.name: r for r in fresh_board.rows}["gpt-bull"]
+
+    assert stale == before  # as of the last refresh: the staleness contract
+    assert summary.days == 2  # today (the new decision) and the settled decision's day, 30 days ago
+    assert (fresh.decisions, fresh.win_rate.n, fresh.calls) == (
+        before.decisions + 1,
+        before.win_rate.n + 2,
+        before.calls + 1,
+    )
+    assert fresh.pnl_usd == before.pnl_usd + 40 + 3
+    assert fresh_board.rollup_refreshed_at == then
+    _same(fresh_board, leaderboard_rows(query=query, now=then, source="raw"))
+
+
+def test_hour_rows_are_kept_for_recent_days_only(edge_board):
+    leaderboard_rollup_refresh(now=LATER)
+    hours = LeaderboardDaily.objects.filter(grain="hour")
+    oldest = LATER.date() - dt.timedelta(days=HOURLY_DAYS)
+    assert hours.exists() and not hours.filter(day__lt=oldest).exists()
+    assert LeaderboardDaily.objects.filter(grain="day", day=(NOW - dt.timedelta(days=40)).date()).exists()
+
+    leaderboard_rollup_refresh(now=LATER + dt.timedelta(days=20))  # the same rows, 20 days on
+    hours_after = LeaderboardDaily.objects.filter(grain="hour")
+    assert not hours_after.filter(day__lt=oldest + dt.timedelta(days=20)).exists()
+    assert hours_after.filter(day=(NOW - dt.timedelta(days=3)).date()).exists()
+
+
+def test_a_day_row_is_the_sum_of_its_hour_rows(edge_board):
+    leaderboard_rollup_refresh(now=LATER)
+    for day_row in LeaderboardDaily.objects.filter(grain="day", day__gte=LATER.date() - dt.timedelta(days=7)):
+        hours = LeaderboardDaily.objects.filter(
+            profile=day_row.profile, day=day_row.day, symbol=day_row.symbol, grain="hour"
+        )
+        assert hours.exists()
+        assert sum(h.decisions for h in hours) == day_row.decisions
+        assert sum(h.calls for h in hours) == day_row.calls
+        assert sum(h.cost_usd for h in hours) == day_row.cost_usd
+
+
+def test_a_month_row_is_the_sum_of_its_day_rows(edge_board):
+    leaderboard_rollup_refresh(now=LATER)
+    months = LeaderboardDaily.objects.filter(grain="month")
+    assert {m.day for m in months} == {dt.date(2025, 5, 1), dt.date(2025, 6, 1)}
+    for month in months:
+        days = LeaderboardDaily.objects.filter(
+            profile=month.profile,
+            symbol=month.symbol,
+            grain="day",
+            day__gte=month.day,
+            day__lt=(month.day + dt.timedelta(days=32)).replace(day=1),
+        )
+        assert sum(d.decisions for d in days) == month.decisions
+        assert sum(d.hits for d in days) == month.hits
+        assert sum(d.pnl_usd for d in days) == month.pnl_usd
+
+
+def test_unknown_source_is_refused():
+    with pytest.raises(ValueError, match="source"):
+        leaderboard_rows(query=LeaderboardQuery(), source="cache")
 
 
 def _flat(row) -> dict:
@@ -336,8 +528,9 @@ def test_rollup_refresh_picks_up_later_settlements_and_is_idempotent(fixture_boa
 
     assert summary.days == 1  # only the decision's day is rebuilt
     assert LeaderboardDaily.objects.count() == rows_before
-    raw_state = leaderboard_rows(query=LeaderboardQuery(window="all"), now=NOW + dt.timedelta(minutes=10))
-    assert {r.name: r.win_rate.n for r in raw_state.rows}["gpt-bull"] == 4
+    rolled = leaderboard_rows(query=LeaderboardQuery(window="all"), now=NOW + dt.timedelta(minutes=10))
+    assert rolled.rollup_through == NOW.date()
+    assert {r.name: r.win_rate.n for r in rolled.rows}["gpt-bull"] == 4
     assert leaderboard_rollup_refresh(now=NOW + dt.timedelta(minutes=20)).days == 0
 
 
@@ -350,6 +543,34 @@ def test_trader_profiles_are_ranked_from_their_competition_decisions(traders, ru
     assert steady.decisions == run.days_total - 1 and steady.role == "trader"
     assert steady.calls == steady.decisions * 6  # five rules analysts and a judge, free
     assert steady.cost_usd == Decimal(0) and steady.win_rate.n > 0
+
+
+@pytest.mark.parametrize(
+    "queries",
+    [
+        [
+            {"window": "all"},
+            {"window": "24h", "symbol": "ACME"},
+            {"window": None, "date_from": dt.date(2020, 1, 1)},
+        ]
+    ],
+)
+def test_trader_rollup_answer_equals_the_raw_aggregation(traders, run_backtest, queries):
+    run_backtest(traders=["steady", "bold"])
+    now = dt.datetime.now(tz=dt.UTC)
+    raws = [
+        leaderboard_rows(query=LeaderboardQuery(kind="traders", **q), now=now, source="raw") for q in queries
+    ]
+
+    leaderboard_rollup_refresh(now=now)
+
+    assert LeaderboardDaily.objects.filter(trader__isnull=False, grain="hour").exists()
+    for query, raw in zip(queries, raws, strict=True):
+        rolled = leaderboard_rows(query=LeaderboardQuery(kind="traders", **query), now=now)
+        assert rolled.rollup_through == now.date() and {r.name for r in rolled.rows} == {"steady", "bold"}
+        _same(rolled, raw)
+    agents = leaderboard_rows(query=LeaderboardQuery(window="all"), now=now)
+    assert _flat(agents.baseline) == _flat(raws[0].baseline)  # trader rows are not the baseline's
 
 
 # --- luck or skill ----------------------------------------------------------------------------------
@@ -548,3 +769,40 @@ def test_the_api_reuses_a_page_for_the_cache_period(fixture_board, arena, staff_
     assert cached == first
     assert fresh["computed_at"] != first["computed_at"]
     assert fresh["baseline"]["decisions"] == first["baseline"]["decisions"] + 1
+
+
+def test_the_api_answers_from_the_rollup_once_it_exists(fixture_board, staff_client, settings):
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 0
+    before = staff_client.get("/api/admin/arena/leaderboard?window=all&sort=name").json()
+    leaderboard_rollup_refresh()
+    after = staff_client.get("/api/admin/arena/leaderboard?window=all&sort=name").json()
+
+    assert before["rollup_complete_through"] is None and before["rollup_refreshed_at"] is None
+    assert after["rollup_complete_through"] and after["rollup_refreshed_at"]
+    assert (after["count"], after["baseline"], after["start"]) == (
+        before["count"],
+        before["baseline"],
+        before["start"],
+    )
+    for rolled, raw in zip(after["results"], before["results"], strict=True):
+        assert rolled == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in raw.items()}
+
+
+def test_the_output_serializer_built_once_gives_what_a_fresh_one_gives(fixture_board):
+    from competition.api.serializers import (
+        LeaderboardOutputSerializer,
+        leaderboard_meta,
+        leaderboard_output_data,
+        leaderboard_row_data,
+    )
+
+    board = leaderboard_rows(query=LeaderboardQuery(window="all"), now=NOW)
+    payload = {
+        "count": len(board.rows),
+        "next": None,
+        "previous": None,
+        "results": [leaderboard_row_data(r) for r in board.rows],
+        **leaderboard_meta(board),
+    }
+    assert leaderboard_output_data(payload) == LeaderboardOutputSerializer(payload).data
+    assert leaderboard_output_data(payload) == leaderboard_output_data(payload)

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from competition.reporting import score_table
 from competition.selectors import LeaderboardQuery, leaderboard_rows
 from competition.services.demo import DEMO_TRADERS, demo_competition_run, demo_traders_seed
+from competition.services.rollup import leaderboard_rollup_refresh
 from debates.models import DebateStatus
 from debates.selectors import instrument_list
 from debates.services import debate_run_now
@@ -73,6 +74,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Run #{run.pk} {run.status} in {seconds:.0f} s; LLM spend ${run.cost_usd}.")
         for line in score_table(run):
             self.stdout.write(line)
+        leaderboard_rollup_refresh()  # the board is read from the rollup: bring it up to the run's decisions
         board = leaderboard_rows(query=LeaderboardQuery(window="24h"))
         self.stdout.write("")
         self.stdout.write("Leaderboard (agent profiles, last 24 h; ~ = not distinguishable from baseline):")
