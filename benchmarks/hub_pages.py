@@ -8,6 +8,9 @@ table (median and p95 in ms) ready for docs/hub.md.
     DEBUG=1 .venv/bin/python manage.py migrate && DEBUG=1 .venv/bin/python manage.py demo
     DEBUG=1 .venv/bin/python benchmarks/hub_pages.py --runs 30
 
+The leaderboard is measured with its answer cache off (every request computes the rankings);
+``--leaderboard-cache`` keeps ARENA_LEADERBOARD_CACHE_SECONDS as configured.
+
 ``--grow N`` first copies the existing debates until there are N more (rows written straight to the
 database, like a busy arena), to show that the query counts stay flat. Use it on a scratch database:
     DATABASE_URL=sqlite:///var/hub-big.sqlite3 DEBUG=1 .venv/bin/python benchmarks/hub_pages.py --grow 20000
@@ -30,6 +33,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--grow", type=int, default=0, help="Add this many copied debates first.")
+    parser.add_argument(
+        "--leaderboard-cache",
+        action="store_true",
+        help="Keep ARENA_LEADERBOARD_CACHE_SECONDS (default: 0, so every request computes the rankings).",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena_project.settings")
@@ -45,6 +53,7 @@ def main() -> None:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from competition.models import CompetitionRun, TraderProfile
     from debates.models import DebateSession
 
     # Keep one connection across requests, as a server with CONN_MAX_AGE does (and as Django's own
@@ -60,6 +69,10 @@ def main() -> None:
     latest = DebateSession.objects.order_by("-pk").values_list("pk", flat=True).first()
     if latest is None:
         raise SystemExit("No debates: run `DEBUG=1 .venv/bin/python manage.py demo` first.")
+    if not args.leaderboard_cache:
+        settings.ARENA_LEADERBOARD_CACHE_SECONDS = 0
+    run = CompetitionRun.objects.order_by("-pk").values_list("pk", flat=True).first()
+    trader = TraderProfile.objects.filter(active=True).order_by("name").values_list("name", flat=True).first()
     client = Client()
     client.force_login(admin)
     bars = {"tool": "get_bars", "symbol": "ACME", "as_of": "2025-06-02", "lookback": "60"}
@@ -71,13 +84,25 @@ def main() -> None:
         ("Strategies", "/hub/strategies/", None),
         ("Tools", "/hub/tools/", None),
         ("Tools: try get_bars (POST)", "/hub/tools/", bars),
-        ("Leaderboard (agent activity)", "/hub/leaderboard/", None),
-        ("Leaderboard, filtered 7d + role", "/hub/leaderboard/?window=7d&role=bull&sort=cost", None),
-        ("Competitions", "/hub/competitions/", None),
+        ("Leaderboard (rankings, charts, activity)", "/hub/leaderboard/", None),
+        ("Leaderboard, all time", "/hub/leaderboard/?window=all", None),
+        ("Leaderboard, 7d + role + sort", "/hub/leaderboard/?window=7d&role=bull&sort=cost_usd", None),
+        ("Leaderboard, traders", "/hub/leaderboard/?kind=traders&window=all", None),
+        ("Competitions (runs, start form)", "/hub/competitions/", None),
         ("API overview", "/api/admin/arena/overview", None),
         ("API runs (page of 50)", "/api/admin/arena/runs", None),
         ("API run detail", f"/api/admin/arena/runs/{latest}", None),
     ]
+    if run is not None:
+        pages += [
+            ("Competition (scores, curves, decisions)", f"/hub/competitions/{run}/", None),
+            ("Competition fragment (fetched when a run ends)", f"/hub/competitions/{run}/live/", None),
+            ("API competition progress (polled)", f"/api/admin/arena/competitions/{run}", None),
+        ]
+    if trader is not None:
+        estimate = {"step": "estimate", "traders": trader, "symbols": "ACME", "start": "2024-03-04"}
+        estimate["end"] = "2024-03-28"
+        pages.append(("Competitions: cost estimate (POST, step 1)", "/hub/competitions/", estimate))
 
     def fetch(path: str, data: dict[str, Any] | None) -> int:
         response = client.post(path, data) if data is not None else client.get(path)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from agents.api.schema import name_field, text_field
 from agents.models import (
     AgentProfile,
     ConfidenceMeasure,
@@ -14,6 +19,25 @@ from agents.models import (
     Role,
 )
 from arena_project.serializers import StrictInputSerializer
+
+
+def _task_timeout() -> float:
+    return float(settings.Q_CLUSTER.get("timeout") or 3600)
+
+
+@extend_schema_field({"type": "number", "minimum": 0.1, "maximum": _task_timeout(), "exclusiveMaximum": True})
+class DeadlineField(serializers.FloatField):
+    """A debate's deadline: below the worker's task timeout (ARENA_Q_TIMEOUT), or the worker would
+    be killed mid-debate - stated in the schema, not only by the model's clean()."""
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        limit = _task_timeout()
+        if value >= limit:
+            raise serializers.ValidationError(
+                f"Must be below the worker's task timeout ({limit:g} s, ARENA_Q_TIMEOUT)."
+            )
+        return value
 
 
 def _unit() -> serializers.FloatField:
@@ -32,14 +56,20 @@ class PanelSeatInputSerializer(StrictInputSerializer):
 class PanelInputSerializer(StrictInputSerializer):
     """A panel and its policy. Create and PUT need ``name`` and ``seats``; PATCH takes any subset.
 
-    ``seats``, when given, replace all of the panel's seats.
+    ``seats``, when given, replace all of the panel's seats. The seats' rules (see ``seats``), the
+    existence of their profiles and the uniqueness of ``name`` are checked by the service: a 400
+    naming the field.
     """
 
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    name = name_field(max_length=100)
+    description = text_field(required=False, allow_blank=True, max_length=2000)
     is_default = serializers.BooleanField(required=False)
     call_timeout_s = serializers.FloatField(required=False, min_value=0.1, max_value=3600)
-    deadline_s = serializers.FloatField(required=False, min_value=0.1, max_value=3600)
+    deadline_s = DeadlineField(
+        required=False,
+        min_value=0.1,
+        help_text="Seconds for the whole debate: at least call_timeout_s, below the worker's task timeout.",
+    )
     quorum = serializers.IntegerField(required=False, min_value=1, max_value=5)
     escalate_on_low_agreement = serializers.BooleanField(required=False)
     agreement_threshold = _unit()
@@ -53,7 +83,16 @@ class PanelInputSerializer(StrictInputSerializer):
     escalation_scope = serializers.ChoiceField(required=False, choices=EscalationScope.choices)
     low_confidence_floor = _unit()
     escalation_switches_judge = serializers.BooleanField(required=False)
-    seats = serializers.ListField(child=PanelSeatInputSerializer(), max_length=24)
+    seats = serializers.ListField(
+        child=PanelSeatInputSerializer(),
+        min_length=2,
+        max_length=24,
+        help_text=(
+            "Replaces every seat. At least a first-round analyst and a judge; one seat per stage and "
+            "role; judges only in judge stages; each profile plays its seat's role; quorum <= the "
+            "first-round analysts; escalation triggers need seats an escalation could use."
+        ),
+    )
 
 
 class PanelSeatOutputSerializer(serializers.ModelSerializer):

@@ -6,6 +6,7 @@ from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, permissions, status
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +22,7 @@ _STAFF_ONLY = [permissions.IsAuthenticated, permissions.IsAdminUser]
 
 class PanelListCreateApi(generics.ListAPIView[Panel]):
     permission_classes = _STAFF_ONLY
+    parser_classes = [JSONParser]  # lists and objects: JSON only, and so says the schema
     serializer_class = PanelOutputSerializer
     filter_backends: list[type] = []
 
@@ -50,6 +52,7 @@ class PanelListCreateApi(generics.ListAPIView[Panel]):
 class PanelDetailApi(APIView):
     # A plain APIView: DRF's OPTIONS metadata would call get_object() on a generic view.
     permission_classes = _STAFF_ONLY
+    parser_classes = [JSONParser]  # lists and objects: JSON only, and so says the schema
 
     @extend_schema(
         operation_id="admin_panels_retrieve",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +24,7 @@ from arena_project.schema import error_responses
 
 class ProfileListCreateApi(generics.ListAPIView[AgentProfile]):
     permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser]  # lists and objects: JSON only, and so says the schema
     serializer_class = ProfileOutputSerializer
     filter_backends: list[type] = []
 
@@ -65,6 +67,7 @@ def _profile(profile_id: str) -> AgentProfile:
 @extend_schema(parameters=[_PROFILE_ID])
 class ProfileDetailApi(generics.GenericAPIView[AgentProfile]):
     permission_classes = [IsAdminUser]
+    parser_classes = [JSONParser]  # lists and objects: JSON only, and so says the schema
     serializer_class = ProfileOutputSerializer
     lookup_url_kwarg = "profile_id"
 

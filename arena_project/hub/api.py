@@ -16,9 +16,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from arena_project.errors import NotFoundError
 from arena_project.hub import selectors
 from arena_project.schema import error_responses
 from arena_project.serializers import StrictInputSerializer
+from competition.models import CompetitionRun
 from debates.api.serializers import DebateSessionDetailOutputSerializer
 from debates.models import DebateSession, DebateStatus
 
@@ -239,3 +241,58 @@ class RunDetailApi(APIView):
     def get(self, request: Request, session_id: str) -> Response:
         session = selectors.hub_debate_get(session_id=int(session_id))  # NotFoundError -> 404
         return Response(RunDetailOutputSerializer(session).data)
+
+
+# --- competitions -------------------------------------------------------------------------------
+
+
+class CompetitionProgressOutputSerializer(serializers.ModelSerializer):
+    finished = serializers.BooleanField(help_text="Completed, failed or cancelled: nothing will change.")
+    hub_url = serializers.SerializerMethodField()
+    api_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CompetitionRun
+        fields = [
+            "id",
+            "name",
+            "mode",
+            "status",
+            "finished",
+            "progress",
+            "days_done",
+            "days_total",
+            "last_date",
+            "cost_usd",
+            "cost_estimate_usd",
+            "budget_usd",
+            "error",
+            "started_at",
+            "finished_at",
+            "updated_at",
+            "hub_url",
+            "api_url",
+        ]
+
+    def get_hub_url(self, obj: CompetitionRun) -> str:
+        return reverse("hub:competition", args=[obj.pk])
+
+    def get_api_url(self, obj: CompetitionRun) -> str:
+        return reverse("competition-run-detail", args=[obj.pk])
+
+
+class CompetitionProgressApi(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        operation_id="admin_arena_competitions_progress",
+        responses={200: CompetitionProgressOutputSerializer, **error_responses(404)},
+        description="A competition run's status, progress and spend so far (one query): what "
+        "/hub/competitions/{id}/ polls while the run is queued or running. Scores and curves: "
+        "GET /api/competition/runs/{id}.",
+    )
+    def get(self, request: Request, run_id: str) -> Response:
+        run = CompetitionRun.objects.filter(pk=int(run_id)).first()
+        if run is None:
+            raise NotFoundError(f"No competition run {run_id}.")
+        return Response(CompetitionProgressOutputSerializer(run).data)

@@ -276,11 +276,13 @@ def scatter(
     width: int = 560,
     height: int = 260,
     empty: str = "No data yet.",
+    diagonal: bool = False,
 ) -> SafeString:
     """Labelled dots on two axes (e.g. cost against hit rate per profile).
 
     Axes start at zero unless a range is given (a share is best drawn over (0, 1)). A dot's label is
-    left out where it would overlap one already drawn; its tooltip still names it.
+    left out where it would overlap one already drawn; its tooltip still names it. ``diagonal`` draws
+    the line y = x (where a calibrated forecaster's dots sit: confidence equal to hit rate).
     """
     if not points:
         return _empty(empty)
@@ -310,6 +312,13 @@ def scatter(
             f'<text class="tick" x="{_num(sx(x_value))}" y="{bottom + 16}" text-anchor="{anchor}">'
             f"{escape(x_format(x_value))}</text>"
         )
+    if diagonal:
+        lo, hi = max(x_lo, y_lo), min(x_hi, y_hi)
+        if hi > lo:
+            parts.append(
+                f'<line class="reference" x1="{_num(sx(lo))}" y1="{_num(sy(lo))}" '
+                f'x2="{_num(sx(hi))}" y2="{_num(sy(hi))}"><title>y = x</title></line>'
+            )
     placed: list[tuple[float, float]] = []
     for p in points:
         cx, cy = sx(p.x), sy(p.y)

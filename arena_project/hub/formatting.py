@@ -50,6 +50,14 @@ def percent(value: Number | None, digits: int = 0) -> str:
     return f"{float(number) * 100:.{digits}f}%"
 
 
+def signed_percent(value: Number | None, digits: int = 1) -> str:
+    """A return (0.0123) as "+1.2%", with its sign always shown."""
+    number = _decimal(value)
+    if number is None:
+        return MISSING
+    return f"{float(number) * 100:+.{digits}f}%"
+
+
 def count(value: Number | None) -> str:
     """An integer with thousands separators."""
     number = _decimal(value)

@@ -1,15 +1,22 @@
-"""Forms of the hub: trying a tool, and filtering the agent activity table."""
+"""Forms of the hub: trying a tool, filtering the leaderboard, starting a competition."""
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 
 from agents.models import Provider, Role, Tier
 from arena_project.hub.selectors import ACTIVITY_SORTS, WINDOWS
+from competition.calendar import trading_days
+from competition.models import TraderProfile
+from competition.selectors import SORT_FIELDS, LeaderboardQuery
+from competition.services.runs import MAX_SYMBOLS, MAX_TRADERS
+from competition.services.traders import symbols_normalise
 
 SYMBOL_TOOLS = {"get_quote", "get_bars"}
 _symbol = RegexValidator(
@@ -65,28 +72,147 @@ def _choices(enum: type[Any], blank: str) -> list[tuple[str, str]]:
     return [("", blank), *enum.choices]
 
 
-class ActivityFilterForm(forms.Form):
-    """Window and filters of the agent activity table; an invalid value is reported, not a 500."""
+LEADERBOARD_KINDS = [("agents", "Agent profiles"), ("traders", "Trader profiles")]
+LEADERBOARD_SORTS = [*SORT_FIELDS, *(f"-{f}" for f in SORT_FIELDS)]
+DEFAULT_LEADERBOARD_SORT = "-hit_rate_low"
 
-    window = forms.ChoiceField(choices=[(w, w) for w in WINDOWS], required=False, initial="all")
+
+class LeaderboardFilterForm(forms.Form):
+    """Window, filters and sorting of the leaderboard page (and of its agent activity table).
+
+    Anything invalid is reported on the page and replaced by its default, never a 500: the page is
+    reached by hand-edited URLs too. ``sort`` orders the rankings (the selector's columns, ``-`` for
+    descending), ``activity_sort`` the activity table.
+    """
+
+    kind = forms.ChoiceField(choices=LEADERBOARD_KINDS, required=False, initial="agents")
+    window = forms.ChoiceField(choices=[(w, w) for w in WINDOWS], required=False, initial="30d")
     role = forms.ChoiceField(choices=_choices(Role, "any role"), required=False)
     provider = forms.ChoiceField(choices=_choices(Provider, "any provider"), required=False)
     tier = forms.ChoiceField(choices=_choices(Tier, "any tier"), required=False)
     symbol = forms.CharField(required=False, max_length=16, validators=[_symbol])
-    sort = forms.ChoiceField(choices=[(s, s) for s in ACTIVITY_SORTS], required=False, initial="answers")
+    sort = forms.ChoiceField(
+        choices=[(s, s) for s in LEADERBOARD_SORTS], required=False, initial=DEFAULT_LEADERBOARD_SORT
+    )
+    activity_sort = forms.ChoiceField(
+        choices=[(s, s) for s in ACTIVITY_SORTS], required=False, initial="answers"
+    )
 
     def filters(self) -> dict[str, str]:
-        """The valid filters, with defaults for anything missing or invalid."""
-        data = self.cleaned_data if self.is_valid() else {}
+        """The valid values, with defaults for anything missing or invalid (field by field)."""
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
         return {
-            "window": data.get("window") or "all",
+            "kind": data.get("kind") or "agents",
+            "window": data.get("window") or "30d",
             "role": data.get("role") or "",
             "provider": data.get("provider") or "",
             "tier": data.get("tier") or "",
             "symbol": (data.get("symbol") or "").upper(),
-            "sort": data.get("sort") or "answers",
+            "sort": data.get("sort") or DEFAULT_LEADERBOARD_SORT,
+            "activity_sort": data.get("activity_sort") or "answers",
         }
+
+    def query(self) -> LeaderboardQuery:
+        """The selector's query; role, provider and tier only filter agent profiles."""
+        f = self.filters()
+        agents = f["kind"] == "agents"
+        return LeaderboardQuery(
+            kind=f["kind"],
+            window=f["window"],
+            role=(f["role"] or None) if agents else None,
+            provider=(f["provider"] or None) if agents else None,
+            tier=(f["tier"] or None) if agents else None,
+            symbol=f["symbol"] or None,
+            sort=f["sort"],
+        )
 
 
 def default_as_of(latest: dt.date | None) -> dt.date:
     return latest or dt.date.today()  # noqa: DTZ011 - a calendar date for a form's initial value
+
+
+class CompetitionStartForm(forms.Form):
+    """A backtest to start from the hub, in two steps: ``estimate`` shows the cost estimate and the
+    budget guard's verdict, ``confirm`` creates and enqueues the run.
+
+    The form checks what it can show next to a field (traders, symbols, the period, the traders'
+    universes); ``competition_run_create`` checks everything again when the run is created.
+    """
+
+    STEPS = (("estimate", "estimate"), ("confirm", "confirm"))
+
+    step = forms.ChoiceField(choices=STEPS, widget=forms.HiddenInput, initial="estimate")
+    name = forms.CharField(required=False, max_length=200, help_text="Optional, to find the run again.")
+    traders = forms.ModelMultipleChoiceField(
+        queryset=TraderProfile.objects.none(),
+        to_field_name="name",
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Each competes with its own book; buy-and-hold and a random trader are added.",
+    )
+    symbols = forms.CharField(
+        max_length=400,
+        widget=forms.TextInput(
+            attrs={"list": "known-symbols", "autocomplete": "off", "placeholder": "ACME, DUNE"}
+        ),
+        help_text="Comma-separated; every trader debates each symbol on its rebalance days.",
+    )
+    start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    budget_usd = forms.DecimalField(
+        required=False,
+        min_value=Decimal(0),
+        max_digits=14,
+        decimal_places=6,
+        label="Budget (USD)",
+        help_text="LLM budget; empty = the server's default.",
+    )
+    confirm_over_budget = forms.BooleanField(
+        required=False, label="Run even though the estimate is over budget (or unknown)"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        traders = self.fields["traders"]
+        assert isinstance(traders, forms.ModelMultipleChoiceField)  # noqa: S101 - narrowing for mypy
+        traders.queryset = TraderProfile.objects.filter(active=True).select_related("panel").order_by("name")
+
+    def clean_traders(self) -> list[TraderProfile]:
+        chosen = list(self.cleaned_data.get("traders") or [])
+        if len(chosen) > MAX_TRADERS:
+            raise forms.ValidationError(f"At most {MAX_TRADERS} traders per run.")
+        return chosen
+
+    def clean_symbols(self) -> list[str]:
+        raw = [
+            part for part in str(self.cleaned_data.get("symbols") or "").replace(" ", ",").split(",") if part
+        ]
+        if not raw:
+            raise forms.ValidationError("Name at least one symbol.")
+        if len(raw) > MAX_SYMBOLS:
+            raise forms.ValidationError(f"At most {MAX_SYMBOLS} symbols per run.")
+        for symbol in raw:
+            _symbol(symbol)
+        try:
+            return symbols_normalise(raw)
+        except DjangoValidationError as exc:
+            raise forms.ValidationError(exc.message_dict.get("symbols", exc.messages)) from None
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end, symbols = data.get("start"), data.get("end"), data.get("symbols")
+        if start and end and start > end:
+            self.add_error("end", f"The end ({end}) is before the start ({start}).")
+        elif start and end and symbols:
+            days = len(trading_days(symbols, start, end))
+            if days < 3:
+                self.add_error(
+                    "start",
+                    f"Only {days} trading day(s) with bars between {start} and {end}; a backtest needs 3.",
+                )
+        for trader in data.get("traders") or []:
+            universe = {str(s).upper() for s in trader.symbols or ()}
+            outside = [s for s in symbols or () if universe and s not in universe]
+            if outside:
+                self.add_error("symbols", f"Trader {trader.name} does not trade {', '.join(outside)}.")
+        return data

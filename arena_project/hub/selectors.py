@@ -39,7 +39,16 @@ from django.utils import timezone
 
 from agents.models import AgentProfile, Panel, PanelSeat, PanelStage, Role
 from arena_project.errors import NotFoundError
+from arena_project.hub.charts import Series
 from arena_project.hub.formatting import ratio
+from competition.models import (
+    BASELINE_KINDS,
+    CompetitionDecision,
+    CompetitionRun,
+    CompetitionScore,
+    EntryKind,
+)
+from competition.selectors import competition_run_list, equity_curves
 from debates.models import (
     DebateConsensus,
     DebateMessage,
@@ -693,3 +702,46 @@ def tool_stats(*, tool_names: Sequence[str]) -> list[ToolStats]:
             )
         )
     return result
+
+
+# --- competitions -------------------------------------------------------------------------------
+
+
+def hub_competition_runs() -> QuerySet[CompetitionRun]:
+    """Runs newest first with their entries and ranked scores: three queries per page of runs
+    (runs, entries, scores), whatever the page size."""
+    return competition_run_list().prefetch_related(
+        Prefetch("scores", queryset=CompetitionScore.objects.select_related("entry").order_by("rank"))
+    )
+
+
+def run_leader(run: CompetitionRun) -> CompetitionScore | None:
+    """The run's best-ranked trader (not a baseline), from the prefetched scores; no query."""
+    for score in run.scores.all():
+        if score.entry.kind == EntryKind.TRADER:
+            return score
+    return None
+
+
+def run_baseline_scores(run: CompetitionRun) -> dict[str, CompetitionScore]:
+    """The baselines' scores by entry kind, from the prefetched scores; no query."""
+    return {s.entry.kind: s for s in run.scores.all() if s.entry.kind in BASELINE_KINDS}
+
+
+def equity_series(run: CompetitionRun) -> list[Series]:
+    """One line per entry (traders first, then the baselines, as entered), x = the day's ordinal,
+    y = equity at the close. One query (``equity_curves``); entries come prefetched with the run."""
+    curves = equity_curves(run=run)
+    return [
+        Series(entry.label, [(float(p.date.toordinal()), float(p.equity)) for p in curves.get(entry.pk, [])])
+        for entry in run.entries.all()
+    ]
+
+
+def run_decisions(run: CompetitionRun) -> QuerySet[CompetitionDecision]:
+    """The run's decisions, newest day first, with their entry (for a paginated table)."""
+    return (
+        CompetitionDecision.objects.filter(entry__run=run)
+        .select_related("entry")
+        .order_by("-date", "entry_id", "symbol")
+    )

@@ -9,11 +9,12 @@ from typing import Any
 
 from django.urls import URLPattern, re_path
 
-from arena_project.hub import views
+from arena_project.hub import competition_views, views
 
 app_name = "hub"
 
 DEBATE = r"debates/(?P<session_id>[0-9]{1,18})"
+RUN = r"competitions/(?P<run_id>[0-9]{1,18})"
 
 
 def _both(pattern: str, view: Callable[..., Any], name: str) -> list[URLPattern]:
@@ -29,5 +30,7 @@ urlpatterns = [
     *_both("strategies", views.strategies, "strategies"),
     *_both("tools", views.tools, "tools"),
     *_both("leaderboard", views.leaderboard, "leaderboard"),
-    *_both("competitions", views.competitions, "competitions"),
+    *_both("competitions", competition_views.competitions, "competitions"),
+    *_both(RUN, competition_views.competition_detail, "competition"),
+    *_both(RUN + "/live", competition_views.competition_fragment, "competition-fragment"),
 ]

@@ -23,8 +23,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from arena_project.errors import NotFoundError
 from arena_project.hub import selectors
 from arena_project.hub.formatting import ratio
-from arena_project.hub.forms import ActivityFilterForm, ToolTryForm, default_as_of
+from arena_project.hub.forms import LeaderboardFilterForm, ToolTryForm, default_as_of
+from arena_project.hub.leaderboard import leaderboard_charts, leaderboard_columns
 from arena_project.hub.tool_try import ToolTry, known_symbols, latest_bar_date, tool_names, tool_try
+from competition.selectors import leaderboard_rows_cached
 from debates.extensions import session_sections
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,7 @@ View = TypeVar("View", bound=Callable[..., HttpResponse])
 RECENT_PAGE_SIZE = 25
 PANEL_PAGE_SIZE = 10
 ACTIVITY_PAGE_SIZE = 50
+LEADERBOARD_PAGE_SIZE = 25
 
 
 def staff_required(view: View) -> View:
@@ -50,12 +53,12 @@ def staff_required(view: View) -> View:
     return wrapper  # type: ignore[return-value]
 
 
-def _poll_interval() -> int:
+def poll_interval_ms() -> int:
     """How often live parts of a page refresh, in ms (ARENA_HUB_POLL_MS; the browser tests shorten it)."""
     return int(getattr(settings, "ARENA_HUB_POLL_MS", 3000))
 
 
-def _not_found(request: HttpRequest, message: str) -> HttpResponse:
+def not_found_page(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "hub/not_found.html", {"message": message}, status=404)
 
 
@@ -73,7 +76,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "daily_debate_items": [(f"{d.day:%d %b}", float(d.debates)) for d in daily],
         "daily_cost_total": sum((d.cost_usd for d in daily), selectors.ZERO),
         "active": selectors.active_debates(),
-        "poll_interval": _poll_interval(),
+        "poll_interval": poll_interval_ms(),
     }
     return render(request, "hub/overview.html", context)
 
@@ -103,7 +106,7 @@ def _debate_context(session_id: int) -> dict[str, Any]:
         "sections": sections,
         "sections_error": sections_error,
         "live": session.status in selectors.ACTIVE_STATUSES,
-        "poll_interval": _poll_interval(),
+        "poll_interval": poll_interval_ms(),
     }
 
 
@@ -123,7 +126,7 @@ def debate_detail(request: HttpRequest, session_id: str) -> HttpResponse:
     try:
         context = _debate_context(int(session_id))
     except NotFoundError as exc:
-        return _not_found(request, exc.message)
+        return not_found_page(request, exc.message)
     return render(request, "hub/debate_detail.html", context)
 
 
@@ -134,7 +137,7 @@ def debate_fragment(request: HttpRequest, session_id: str) -> HttpResponse:
     try:
         context = _debate_context(int(session_id))
     except NotFoundError as exc:
-        return _not_found(request, exc.message)
+        return not_found_page(request, exc.message)
     return render(request, "hub/_debate_body.html", context)
 
 
@@ -203,23 +206,31 @@ def _closes(outcome: ToolTry | None) -> list[tuple[float, float]]:
 @require_GET
 @staff_required
 def leaderboard(request: HttpRequest) -> HttpResponse:
-    form = ActivityFilterForm(request.GET or None)
+    """The leaderboard selector's rankings (window, filters, sort, pages, intervals, baseline marks,
+    three charts) and, below, the raw agent activity of the same window and filters."""
+    form = LeaderboardFilterForm(request.GET or None)
     filters = form.filters()
-    rows = selectors.profile_activity(
-        window=filters["window"],
-        role=filters["role"],
-        provider=filters["provider"],
-        tier=filters["tier"],
-        symbol=filters["symbol"],
-        sort=filters["sort"],
-    )
-    page = Paginator(rows, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("page"))  # one row per profile
-    points = [(row.avg_latency_ms or 0, row.valid_share or 0, row.name) for row in page]
-    context = {"form": form, "filters": filters, "page": page, "points": points}
+    query = form.query()
+    board = leaderboard_rows_cached(query=query)
+    page = Paginator(board.rows, LEADERBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    activity: Any = None
+    if query.kind == "agents":
+        rows = selectors.profile_activity(
+            window=filters["window"],
+            role=filters["role"],
+            provider=filters["provider"],
+            tier=filters["tier"],
+            symbol=filters["symbol"],
+            sort=filters["activity_sort"],
+        )
+        activity = Paginator(rows, ACTIVITY_PAGE_SIZE).get_page(request.GET.get("activity_page"))
+    context = {
+        "form": form,
+        "filters": filters,
+        "board": board,
+        "page": page,
+        "activity": activity,
+        "columns": leaderboard_columns(filters["sort"]),
+        **leaderboard_charts(board.rows),
+    }
     return render(request, "hub/leaderboard.html", context)  # bad filters: a message, defaults applied
-
-
-@require_GET
-@staff_required
-def competitions(request: HttpRequest) -> HttpResponse:
-    return render(request, "hub/competitions.html", {})

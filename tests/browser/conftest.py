@@ -118,3 +118,15 @@ def login(page: Any, base_url: str, next_path: str = "/hub/") -> None:
     page.fill("#id_password", PASSWORD)
     page.click("input[type=submit]")
     page.wait_for_url(f"{base_url}{next_path}")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_leaderboard_cache() -> None:
+    """The leaderboard's answers and the rollup's watermark are cached per process, and every
+    browser test starts from an emptied database."""
+    from django.core.cache import cache
+
+    from competition.services import rollup
+
+    rollup._THROUGH_CACHE.clear()
+    cache.clear()

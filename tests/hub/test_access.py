@@ -16,8 +16,15 @@ PAGES = [
     "/hub/tools/",
     "/hub/leaderboard/",
     "/hub/competitions/",
+    "/hub/competitions/1/",
+    "/hub/competitions/1/live/",
 ]
-APIS = ["/api/admin/arena/overview", "/api/admin/arena/runs", "/api/admin/arena/runs/1"]
+APIS = [
+    "/api/admin/arena/overview",
+    "/api/admin/arena/runs",
+    "/api/admin/arena/runs/1",
+    "/api/admin/arena/competitions/1",
+]
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -74,3 +81,21 @@ def test_tools_form_with_csrf_token_runs(arena, staff_user):
 def test_hub_pages_only_answer_get(arena, hub_client):
     assert hub_client.post("/hub/").status_code == 405
     assert hub_client.post("/hub/strategies/").status_code == 405
+
+
+def test_non_staff_cannot_start_a_competition(arena, user_client):
+    response = user_client.post(
+        "/hub/competitions/", {"step": "confirm", "traders": ["x"], "symbols": "ACME"}
+    )
+    assert response.status_code == 403
+    anonymous = Client().post("/hub/competitions/", {"step": "confirm"})
+    assert anonymous.status_code == 302
+
+
+def test_competition_form_refuses_a_post_without_csrf_token(arena, trader, staff_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff_user)
+    response = client.post("/hub/competitions/", {"step": "estimate", "symbols": "ACME"})
+    assert response.status_code == 403
+    page = client.get("/hub/competitions/")
+    assert b'name="csrfmiddlewaretoken"' in page.content

@@ -115,3 +115,39 @@ def test_timeline_bars_are_proportional_and_kinds_sanitised():
     assert 'class="span span-tool" x="170" y="15" width="97"' in svg
     assert 'onload="' not in svg
     assert "span-xonloady" in svg
+
+
+def test_scatter_diagonal_is_drawn_only_when_asked():
+    dots = [charts.Point(0.4, 0.6, "a"), charts.Point(0.7, 0.5, "b")]
+    plain = charts.scatter(dots, title="t", x_label="x", y_label="y", x_range=(0, 1), y_range=(0, 1))
+    assert 'class="reference"' not in plain
+    calibrated = charts.scatter(
+        dots, title="t", x_label="x", y_label="y", x_range=(0, 1), y_range=(0, 1), diagonal=True
+    )
+    # y = x from (0, 0) at the bottom left to (1, 1) at the top right of the plotting area
+    assert '<line class="reference" x1="56" y1="220" x2="548" y2="24">' in calibrated
+
+
+def test_signed_percent_and_intervals():
+    from arena_project.hub.templatetags.hub_format import interval
+
+    assert formatting.signed_percent(0.0123) == "+1.2%"
+    assert formatting.signed_percent(-0.05, 2) == "-5.00%"
+    assert formatting.signed_percent(None) == "—"
+    assert interval((0.25, 0.5)) == "25% to 50%"
+    assert interval((-0.01, 0.035), "signed_percent") == "-1.0% to +3.5%"
+    assert interval((-0.2, 1.3), "ratio") == "-0.20 to 1.30"
+    assert interval((None, 0.3)) == "—"
+
+
+def test_multi_line_chart_names_every_series_escaped():
+    from arena_project.hub.templatetags.hub_charts import multi_line_chart
+
+    series = [
+        charts.Series("<b>steady</b>", [(1.0, 100.0), (2.0, 101.0)]),
+        charts.Series("random", [(1.0, 100.0)]),
+    ]
+    svg = multi_line_chart(series, "Equity")
+    assert svg.count('class="line series-') == 2
+    assert "&lt;b&gt;steady&lt;/b&gt;" in svg and "<b>" not in svg
+    assert "$101" in svg  # dollars on the y axis

@@ -14,6 +14,10 @@ from tests.hub.factories import make_debates
 
 pytestmark = pytest.mark.django_db
 
+# session and user (2), the leaderboard selector on raw tables (rollup watermark, rollup, four
+# families of raw sums, baseline, profile names: at most 8), the activity table (2)
+LEADERBOARD_MAX_QUERIES = 12
+
 
 # --- overview -----------------------------------------------------------------------------------
 
@@ -279,39 +283,40 @@ def test_tools_form_failed_call_is_shown_not_raised(arena, hub_client, data, mes
 # --- leaderboard and competitions -----------------------------------------------------------------
 
 
-def test_leaderboard_explains_what_to_run_and_lists_activity(arena, hub_client):
-    make_debates(arena, 2)
+def test_leaderboard_without_decisions_says_what_to_run(arena, hub_client):
     html = hub_client.get("/hub/leaderboard/").content.decode()
-    assert "No rankings yet." in html
-    assert "run_competition" in html
-    assert "rules-bull" in html
-    assert 'class="chart chart-scatter"' in html
+    assert 'id="rankings-empty"' in html
+    assert "start a backtest" in html
+    assert 'id="activity-empty"' in html
 
 
-def test_leaderboard_filters_by_role_and_window(arena, hub_client):
+def test_leaderboard_activity_table_filters_by_role_and_window(arena, hub_client):
     make_debates(arena, 2)
     old = make_debates(arena, 1, symbol="BOLT")
     DebateMessage.objects.filter(session__in=old).update(created_at=timezone.now() - dt.timedelta(days=3))
-    rows = list(hub_client.get("/hub/leaderboard/?role=bull").context["page"].object_list)
+    rows = list(hub_client.get("/hub/leaderboard/?role=bull").context["activity"].object_list)
     assert [r.profile.role for r in rows] == [Role.BULL]
     assert rows[0].answers == 3
-    rows = list(hub_client.get("/hub/leaderboard/?role=bull&window=24h").context["page"].object_list)
+    rows = list(hub_client.get("/hub/leaderboard/?role=bull&window=24h").context["activity"].object_list)
     assert rows[0].answers == 2
-    rows = list(hub_client.get("/hub/leaderboard/?symbol=bolt").context["page"].object_list)
+    rows = list(hub_client.get("/hub/leaderboard/?symbol=bolt").context["activity"].object_list)
     assert {r.answers for r in rows} == {1}
 
 
 def test_leaderboard_bad_filter_is_reported_not_a_500(arena, hub_client):
     make_debates(arena, 1)
-    response = hub_client.get("/hub/leaderboard/?window=forever&sort=chaos")
+    response = hub_client.get("/hub/leaderboard/?window=forever&sort=chaos&kind=robots")
     assert response.status_code == 200
     assert b"were not understood and were ignored" in response.content
-    assert len(response.context["page"].object_list) == 6  # defaults applied
+    assert response.context["filters"]["window"] == "30d"
+    assert response.context["filters"]["sort"] == "-hit_rate_low"
+    assert len(response.context["activity"].object_list) == 6  # defaults applied
 
 
-def test_leaderboard_query_count_does_not_grow_with_profiles(
-    arena, hub_client, django_assert_max_num_queries
+def test_leaderboard_activity_query_count_does_not_grow_with_profiles(
+    arena, hub_client, django_assert_max_num_queries, settings
 ):
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 0
     bull = AgentProfile.objects.get(name="rules-bull")
     for i in range(40):
         bull.pk, bull.name = None, f"bull-{i}"
@@ -322,9 +327,9 @@ def test_leaderboard_query_count_does_not_grow_with_profiles(
                 for s in make_debates(arena, 1)
             ]
         )
-    with django_assert_max_num_queries(4):
-        response = hub_client.get("/hub/leaderboard/?sort=valid")
-    assert len(response.context["page"].object_list) == 46
+    with django_assert_max_num_queries(LEADERBOARD_MAX_QUERIES):
+        response = hub_client.get("/hub/leaderboard/?activity_sort=valid")
+    assert len(response.context["activity"].object_list) == 46
 
 
 def test_competitions_page_has_an_honest_empty_state(arena, hub_client):

@@ -21,6 +21,8 @@ FORMATS: dict[str, charts.Formatter] = {
     "compact": formatting.compact,
     "duration": formatting.duration_ms,
     "price": lambda v: f"{v:,.2f}",
+    "dollars": lambda v: f"-${-v:,.0f}" if v < 0 else f"${v:,.0f}",
+    "pp": lambda v: f"{v:+.1f} pp",
     "date": lambda v: dt.date.fromordinal(max(int(v), 1)).strftime("%d %b %y"),
 }
 
@@ -77,8 +79,12 @@ def scatter_chart(
     x_format: str = "money",
     y_format: str = "percent",
     y_share: bool = True,
+    x_share: bool = False,
+    diagonal: bool = False,
+    empty: str = "No data yet.",
 ) -> SafeString:
-    """Dots from (x, y, label) triples; ``y_share`` draws the y axis over 0..100%."""
+    """Dots from (x, y, label) triples; ``y_share`` / ``x_share`` draw that axis over 0..100%,
+    ``diagonal`` the line y = x."""
     dots = [charts.Point(float(p[0]), float(p[1]), str(p[2])) for p in points]
     return charts.scatter(
         dots,
@@ -88,4 +94,17 @@ def scatter_chart(
         x_format=_format(x_format),
         y_format=_format(y_format),
         y_range=(0.0, 1.0) if y_share else None,
+        x_range=(0.0, 1.0) if x_share else None,
+        diagonal=diagonal,
+        empty=empty,
+    )
+
+
+@register.simple_tag
+def multi_line_chart(
+    series: Sequence[charts.Series], title: str, y_format: str = "money", x_format: str = "date"
+) -> SafeString:
+    """Several named lines on one chart (equity curves of a competition's entries)."""
+    return charts.line_chart(
+        series, title=title, y_format=_format(y_format), x_format=_format(x_format), height=280
     )

@@ -45,6 +45,37 @@ def duration(value: Any) -> str:
     return formatting.duration_ms(value)
 
 
+@register.simple_tag(takes_context=True)
+def page_query(context: dict[str, Any], number: int, param: str = "page") -> str:
+    """The current query string with ``param`` set to ``number`` (a page of one of several tables)."""
+    query = context["request"].GET.copy()
+    query[param] = str(number)
+    return "?" + query.urlencode()
+
+
+@register.filter
+def interval(value: Any, kind: str = "percent") -> str:
+    """A 95 % interval from an object with ``low`` and ``high`` (a leaderboard ``Rate``) or a
+    (low, high) pair: "48% to 75%", "+1.0% to +3.5%" for returns, "-0.21 to 1.30" for a ratio."""
+    if isinstance(value, tuple):
+        low, high = value
+    else:
+        low, high = getattr(value, "low", None), getattr(value, "high", None)
+    if low is None or high is None:
+        return formatting.MISSING
+    if kind == "percent":
+        return f"{formatting.percent(low)} to {formatting.percent(high)}"
+    if kind == "signed_percent":
+        return f"{formatting.signed_percent(low)} to {formatting.signed_percent(high)}"
+    return f"{float(low):.2f} to {float(high):.2f}"
+
+
+@register.filter
+def signed_percent(value: Any, digits: int = 1) -> str:
+    """A return (0.0123) as "+1.2%"."""
+    return formatting.signed_percent(value, int(digits))
+
+
 @register.filter
 def pretty_json(value: Any) -> str:
     """Indented JSON as text (escaped by the template like any string); very long documents are cut."""
