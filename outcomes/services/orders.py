@@ -30,6 +30,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from arena_project.errors import ConflictError, InvalidInputError
+from debates.bulk import bulk_insert
 from debates.models import DebateConsensus
 from outcomes import risk
 from outcomes.brokers import broker_for
@@ -59,11 +60,12 @@ from outcomes.models import (
     OrderType,
     Outcome,
     RiskCheck,
+    SessionAccount,
     Side,
     TimeInForce,
     TradingAccount,
 )
-from outcomes.services.accounts import account_for_session
+from outcomes.services.accounts import trading_account_default_get
 
 logger = logging.getLogger(__name__)
 
@@ -100,27 +102,61 @@ class BrokerSnapshot:
 # --- decisions become intents -------------------------------------------------------------------
 
 
-def decision_trade_open(*, consensus_id: int) -> Outcome:
+def decision_trade_open(*, consensus_id: int, consensus: DebateConsensus | None = None) -> Outcome:
     """Turn a stored decision into its pending outcome and, for buy/sell, a risk-checked intent.
 
     Idempotent: a decision that already has its outcome is returned as is. The intent, its checks and
     the outcome are written in one transaction, so "no outcome yet" means "never handled"; an approved
-    intent's submission is enqueued after commit.
+    intent's submission is enqueued after commit. ``consensus`` (with its session loaded) may be
+    passed by a caller that already holds it — the debate that just stored it — to save re-reading it.
     """
-    consensus = DebateConsensus.objects.select_related("session").get(pk=consensus_id)
-    account = account_for_session(consensus.session)
+    if consensus is None or consensus.pk != consensus_id:
+        consensus = DebateConsensus.objects.select_related("session").get(pk=consensus_id)
     spec = _spec_from_consensus(consensus) if consensus.action in Side.values else None
-    snapshot = _remote_snapshot(account, consensus) if spec else None
     with transaction.atomic():
         # The account's row lock serialises this with any other delivery of the same decision.
+        account = _session_account_locked(consensus)
+        if spec is None or account.broker == BrokerKind.SIMULATED:
+            return _trade_open_locked(consensus, account, spec, None)
+    # A remote broker is asked outside any row lock (no network inside a lock), then we lock again.
+    snapshot = _remote_snapshot(account, consensus)
+    with transaction.atomic():
         account = TradingAccount.objects.select_for_update().get(pk=account.pk)
-        existing = Outcome.objects.filter(consensus=consensus).first()
-        if existing is not None:
-            return existing
-        intent = _intent_create_locked(consensus, account, spec, snapshot) if spec else None
-        return Outcome.objects.create(
-            consensus=consensus, account=account, intent=intent, horizon_bars=account.outcome_horizon_bars
-        )
+        return _trade_open_locked(consensus, account, spec, snapshot)
+
+
+def _session_account_locked(consensus: DebateConsensus) -> TradingAccount:
+    """The debate's account (attached, else the default), row-locked, in one statement.
+
+    ``LIMIT 1`` with ``FOR UPDATE`` locks only the row returned, never the default account when an
+    attached one wins. The caller is in a transaction.
+    """
+    attached = SessionAccount.objects.filter(session_id=consensus.session_id).values("account_id")
+    account = (
+        TradingAccount.objects.select_for_update()
+        .filter(Q(pk__in=attached) | Q(is_default=True))
+        .order_by("is_default")  # an attached account that is not the default first (False < True)
+        .first()
+    )
+    if account is None:  # no default account yet: create it (race-safe), then lock it
+        account = TradingAccount.objects.select_for_update().get(pk=trading_account_default_get().pk)
+    return account
+
+
+def _trade_open_locked(
+    consensus: DebateConsensus,
+    account: TradingAccount,
+    spec: IntentSpec | None,
+    snapshot: BrokerSnapshot | None,
+) -> Outcome:
+    """Caller holds the account's row lock (see :func:`decision_trade_open`)."""
+    existing = Outcome.objects.filter(consensus=consensus).first()
+    if existing is not None:
+        return existing
+    intent = _intent_create_locked(consensus, account, spec, snapshot) if spec else None
+    return Outcome.objects.create(
+        consensus=consensus, account=account, intent=intent, horizon_bars=account.outcome_horizon_bars
+    )
 
 
 def order_intent_create(
@@ -256,9 +292,12 @@ def _intent_create_locked(
         rejection_reason="; ".join(f"{r.name}: {r.detail}" for r in failed)[:2000],
         client_order_id=client_order_id_for(consensus_id=consensus.pk, account_id=account.pk),
     )
-    RiskCheck.objects.bulk_create(
-        RiskCheck(intent=intent, sequence=i, name=r.name, passed=r.passed, detail=r.detail[:300])
-        for i, r in enumerate(results, start=1)
+    bulk_insert(
+        RiskCheck,
+        (
+            RiskCheck(intent=intent, sequence=i, name=r.name, passed=r.passed, detail=r.detail[:300])
+            for i, r in enumerate(results, start=1)
+        ),
     )
     if not failed:
         intent_id = intent.pk
@@ -339,17 +378,30 @@ def _commitments(account: TradingAccount, symbol: str, side: str, as_of: dt.date
 
 
 def _duplicate(consensus: DebateConsensus, symbol: str, side: str, same_trade_intent: int | None) -> str:
-    """Another open intent for this decision (on any account), or for the same trade on this account."""
-    same_decision = (
-        OrderIntent.objects.filter(consensus=consensus, status__in=OPEN_INTENT_STATUSES)
-        .exclude(status=IntentStatus.SUBMITTED, broker_order__status__in=CLOSED_ORDER_STATUSES)
-        .first()
-    )
-    if same_decision is not None:
-        return f"decision {consensus.pk} already has open intent {same_decision.pk}"
+    """Another open intent for this decision (on any account), or for the same trade on this account.
+
+    One query for both: this decision's intents and the same-trade intent, newest first.
+    """
+    candidates = Q(consensus=consensus, status__in=OPEN_INTENT_STATUSES)
     if same_trade_intent is not None:
-        other = OrderIntent.objects.only("consensus_id").get(pk=same_trade_intent)
-        return f"open {side} intent {other.pk} for {symbol} (decision {other.consensus_id}) here"
+        candidates |= Q(pk=same_trade_intent)
+    rows = (
+        OrderIntent.objects.filter(candidates)
+        .order_by("-created_at", "-id")
+        .values_list("pk", "consensus_id", "status", "broker_order__status")
+    )
+    other: tuple[int, int] | None = None  # (intent, its decision) for the same-trade intent
+    for pk, consensus_id, status, order_status in rows:
+        if pk == same_trade_intent:
+            other = (pk, consensus_id)
+        still_open = status in OPEN_INTENT_STATUSES and not (
+            status == IntentStatus.SUBMITTED and order_status in CLOSED_ORDER_STATUSES
+        )
+        if consensus_id == consensus.pk and still_open:
+            return f"decision {consensus.pk} already has open intent {pk}"
+    if same_trade_intent is not None:
+        decision = other[1] if other is not None else "unknown"
+        return f"open {side} intent {same_trade_intent} for {symbol} (decision {decision}) here"
     return ""
 
 
