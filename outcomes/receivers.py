@@ -12,7 +12,12 @@ logger = logging.getLogger(__name__)
 
 
 def on_consensus_created(
-    sender: Any, *, session_id: int, consensus_id: int, consensus: DebateConsensus | None = None, **kwargs: Any
+    sender: Any,
+    *,
+    session_id: int,
+    consensus_id: int,
+    consensus: DebateConsensus | None = None,
+    **kwargs: Any,
 ) -> None:
     """A stored decision becomes its pending outcome and, for buy/sell, an order intent.
 
