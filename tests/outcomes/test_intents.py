@@ -16,6 +16,7 @@ from outcomes.services import (
     decision_trade_open,
     order_intent_create,
     session_account_attach,
+    trading_account_create,
     trading_account_default_get,
 )
 from tests.outcomes.conftest import bar_on
@@ -162,7 +163,35 @@ def test_second_open_intent_for_the_same_trade_is_a_duplicate(
     second = open_for(account, make_decision()).intent  # first is approved, not yet at the broker
     assert first is not None and second is not None
     assert list(failures(second)) == ["no_duplicate_open_intent"]
-    assert f"open buy intent {first.pk} for ACME" in failures(second)["no_duplicate_open_intent"]
+    assert failures(second)["no_duplicate_open_intent"] == (
+        f"open buy intent {first.pk} for ACME (decision {first.consensus_id}) here"
+    )
+
+
+def test_a_decision_open_on_another_account_is_a_duplicate(
+    account: TradingAccount, make_decision: Decide
+) -> None:
+    consensus = make_decision()
+    other = trading_account_create(name="other-sim", starting_cash=D(100_000))
+    first = order_intent_create(
+        consensus=consensus, account=other, spec=IntentSpec(side="buy", size_fraction=D(1))
+    )
+    second = open_for(account, consensus).intent
+    assert first.status == "approved" and second is not None and second.account == account
+    assert failures(second)["no_duplicate_open_intent"] == (
+        f"decision {consensus.pk} already has open intent {first.pk}"
+    )
+
+
+def test_the_debates_own_consensus_is_used_and_a_mismatched_one_is_not(
+    account: TradingAccount, make_decision: Decide
+) -> None:
+    consensus, unrelated = make_decision(), make_decision(action="hold")
+    session_account_attach(session=consensus.session, account=account)
+    outcome = decision_trade_open(consensus_id=consensus.pk, consensus=unrelated)  # ids differ: re-read
+    assert outcome.consensus_id == consensus.pk and outcome.intent is not None
+    assert outcome.account == account and outcome.intent.account == account
+    assert decision_trade_open(consensus_id=consensus.pk, consensus=consensus).pk == outcome.pk
 
 
 @pytest.mark.parametrize(
