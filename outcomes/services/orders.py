@@ -225,9 +225,14 @@ def _intent_create_locked(
     consensus: DebateConsensus, account: TradingAccount, spec: IntentSpec, snapshot: BrokerSnapshot | None
 ) -> OrderIntent:
     """Caller is in a transaction and holds the account's row lock, so concurrent intents see each other."""
-    existing = OrderIntent.objects.filter(consensus=consensus, account=account).first()
+    session = consensus.session
+    symbol, as_of = session.symbol, session.as_of
+    related = _related_intents(consensus, account, symbol, spec.side)
+    existing = next(
+        (r for r in related if r.consensus_id == consensus.pk and r.account_id == account.pk), None
+    )
     if existing is not None:
-        return existing
+        return OrderIntent.objects.get(pk=existing.pk)
     for field, value, allowed in (
         ("side", spec.side, Side.values),
         ("order_type", spec.order_type, OrderType.values),
@@ -235,13 +240,11 @@ def _intent_create_locked(
     ):
         if value not in allowed:
             raise InvalidInputError.for_field(field, f"{value!r} is not one of {', '.join(allowed)}.")
-    session = consensus.session
-    symbol, as_of = session.symbol, session.as_of
     if snapshot is None:
         snapshot = _broker_snapshot(account, symbol, as_of)  # the simulated book, under the lock
     reference = last_close(symbol, as_of)
     price = spec.limit_price if spec.order_type == OrderType.LIMIT and spec.limit_price else reference
-    committed = _commitments(account, symbol, spec.side, as_of)
+    committed = _commitments(account, symbol, spec.side, as_of, related)
     pending_sells = committed.pending_sells
     quantity = spec.quantity
     if quantity is None:
@@ -271,7 +274,7 @@ def _intent_create_locked(
         position_qty=snapshot.position_qty,
         pending_sell_qty=pending_sells,
         allow_short=account.allow_short,
-        duplicate=_duplicate(consensus, symbol, spec.side, committed.same_trade_intent),
+        duplicate=_duplicate(consensus, symbol, spec.side, committed.same_trade_intent, related),
     )
     results = risk.evaluate(draft, context)
     failed = [r for r in results if not r.passed]
@@ -353,7 +356,35 @@ class _Commitments:
     same_trade_intent: int | None  # an open intent for the same symbol and side, if any
 
 
-def _commitments(account: TradingAccount, symbol: str, side: str, as_of: dt.date) -> _Commitments:
+@dataclass(frozen=True)
+class _RelatedIntent:
+    pk: int
+    consensus_id: int
+    account_id: int
+    symbol: str
+    side: str
+    status: str
+    order_status: str | None  # its broker order's status, None when it has none
+
+
+def _related_intents(
+    consensus: DebateConsensus, account: TradingAccount, symbol: str, side: str
+) -> list[_RelatedIntent]:
+    """In one query, newest first: every intent of this decision (on any account) and this account's
+    unsent intents for the same trade (the caller holds the account's row lock)."""
+    rows = (
+        OrderIntent.objects.filter(
+            Q(consensus=consensus) | Q(account=account, symbol=symbol, side=side, status__in=NOT_AT_BROKER)
+        )
+        .order_by("-created_at", "-id")
+        .values_list("pk", "consensus_id", "account_id", "symbol", "side", "status", "broker_order__status")
+    )
+    return [_RelatedIntent(*row) for row in rows]
+
+
+def _commitments(
+    account: TradingAccount, symbol: str, side: str, as_of: dt.date, related: list[_RelatedIntent]
+) -> _Commitments:
     """What the account has already promised, in two queries (the caller holds its row lock)."""
     unsent = Q(status__in=NOT_AT_BROKER)
     counted = ~Q(status__in=[IntentStatus.REJECTED, IntentStatus.BROKER_REJECTED, IntentStatus.FAILED])
@@ -361,7 +392,6 @@ def _commitments(account: TradingAccount, symbol: str, side: str, as_of: dt.date
         buys=Sum("notional", filter=unsent & Q(side=Side.BUY)),
         sells=Sum("quantity", filter=unsent & Q(side=Side.SELL, symbol=symbol)),
         day=Sum("notional", filter=Q(as_of=as_of) & counted),
-        same=Min("pk", filter=unsent & Q(symbol=symbol, side=side)),
     )
     orders = BrokerOrder.objects.filter(
         account=account, symbol=symbol, status__in=OPEN_ORDER_STATUSES
@@ -369,40 +399,39 @@ def _commitments(account: TradingAccount, symbol: str, side: str, as_of: dt.date
         sells=Sum(F("quantity") - F("filled_qty"), filter=Q(side=Side.SELL)),
         same=Min("intent_id", filter=Q(side=side)),
     )
+    same_unsent = [
+        r.pk
+        for r in related
+        if r.account_id == account.pk and r.symbol == symbol and r.side == side and r.status in NOT_AT_BROKER
+    ]
     return _Commitments(
         reserved_cash=intents["buys"] or ZERO,
         pending_sells=(intents["sells"] or ZERO) + (orders["sells"] or ZERO),
         day_notional=intents["day"] or ZERO,
-        same_trade_intent=intents["same"] or orders["same"],
+        same_trade_intent=min(same_unsent) if same_unsent else orders["same"],
     )
 
 
-def _duplicate(consensus: DebateConsensus, symbol: str, side: str, same_trade_intent: int | None) -> str:
-    """Another open intent for this decision (on any account), or for the same trade on this account.
-
-    One query for both: this decision's intents and the same-trade intent, newest first.
-    """
-    candidates = Q(consensus=consensus, status__in=OPEN_INTENT_STATUSES)
-    if same_trade_intent is not None:
-        candidates |= Q(pk=same_trade_intent)
-    rows = (
-        OrderIntent.objects.filter(candidates)
-        .order_by("-created_at", "-id")
-        .values_list("pk", "consensus_id", "status", "broker_order__status")
-    )
-    other: tuple[int, int] | None = None  # (intent, its decision) for the same-trade intent
-    for pk, consensus_id, status, order_status in rows:
-        if pk == same_trade_intent:
-            other = (pk, consensus_id)
-        still_open = status in OPEN_INTENT_STATUSES and not (
-            status == IntentStatus.SUBMITTED and order_status in CLOSED_ORDER_STATUSES
+def _duplicate(
+    consensus: DebateConsensus,
+    symbol: str,
+    side: str,
+    same_trade_intent: int | None,
+    related: list[_RelatedIntent],
+) -> str:
+    """Another open intent for this decision (on any account), or for the same trade on this account."""
+    for r in related:
+        still_open = r.status in OPEN_INTENT_STATUSES and not (
+            r.status == IntentStatus.SUBMITTED and r.order_status in CLOSED_ORDER_STATUSES
         )
-        if consensus_id == consensus.pk and still_open:
-            return f"decision {consensus.pk} already has open intent {pk}"
-    if same_trade_intent is not None:
-        decision = other[1] if other is not None else "unknown"
-        return f"open {side} intent {same_trade_intent} for {symbol} (decision {decision}) here"
-    return ""
+        if r.consensus_id == consensus.pk and still_open:
+            return f"decision {consensus.pk} already has open intent {r.pk}"
+    if same_trade_intent is None:
+        return ""
+    known = next((r.consensus_id for r in related if r.pk == same_trade_intent), None)
+    if known is None:  # found through its open broker order, not among the unsent intents
+        known = OrderIntent.objects.only("consensus_id").get(pk=same_trade_intent).consensus_id
+    return f"open {side} intent {same_trade_intent} for {symbol} (decision {known}) here"
 
 
 # --- submission ---------------------------------------------------------------------------------

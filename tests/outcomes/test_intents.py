@@ -10,11 +10,21 @@ from decimal import Decimal as D
 import pytest
 
 from debates.models import DebateConsensus, DebateSession
-from outcomes.models import IntentStatus, OrderIntent, Outcome, RiskCheck, SimPosition, TradingAccount
+from outcomes.models import (
+    OPEN_ORDER_STATUSES,
+    IntentStatus,
+    OrderIntent,
+    Outcome,
+    RiskCheck,
+    SimPosition,
+    TradingAccount,
+)
 from outcomes.services import (
     IntentSpec,
     decision_trade_open,
+    order_intent_claim,
     order_intent_create,
+    order_intent_submit,
     session_account_attach,
     trading_account_create,
     trading_account_default_get,
@@ -165,6 +175,22 @@ def test_second_open_intent_for_the_same_trade_is_a_duplicate(
     assert list(failures(second)) == ["no_duplicate_open_intent"]
     assert failures(second)["no_duplicate_open_intent"] == (
         f"open buy intent {first.pk} for ACME (decision {first.consensus_id}) here"
+    )
+
+
+def test_an_intent_whose_order_is_open_at_the_broker_makes_the_same_trade_a_duplicate(
+    account: TradingAccount, make_decision: Decide
+) -> None:
+    resting = {"side": "buy", "order_type": "limit", "limit_price": 1.0, "time_in_force": "gtc"}
+    first_decision = make_decision(order_intent={**resting, "size_fraction": 0.1})
+    first = open_for(account, first_decision).intent
+    assert first is not None and order_intent_claim(intent_id=first.pk)
+    order = order_intent_submit(intent_id=first.pk)  # a limit far below the market rests, open
+    assert order is not None and order.status in OPEN_ORDER_STATUSES
+    second = open_for(account, make_decision()).intent  # first is at the broker now, not unsent
+    assert second is not None and list(failures(second)) == ["no_duplicate_open_intent"]
+    assert failures(second)["no_duplicate_open_intent"] == (
+        f"open buy intent {first.pk} for ACME (decision {first_decision.pk}) here"
     )
 
 
