@@ -47,7 +47,7 @@ from outcomes.brokers.base import (
     OrderRequest,
     SessionState,
 )
-from outcomes.brokers.simulated import last_close
+from outcomes.brokers.simulated import SimulatedBroker, last_close
 from outcomes.models import (
     OPEN_INTENT_STATUSES,
     OPEN_ORDER_STATUSES,
@@ -210,11 +210,18 @@ def _limit_price(value: Decimal | None) -> Decimal | None:
     return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
 
 
-def _broker_snapshot(account: TradingAccount, symbol: str, as_of: dt.date) -> BrokerSnapshot:
+def _broker_snapshot(
+    account: TradingAccount, symbol: str, as_of: dt.date, *, locked: bool = False
+) -> BrokerSnapshot:
+    """The broker's session, account and position; ``locked``: the caller holds ``account``'s row lock
+    (the simulated book then reads under it instead of locking the row again)."""
     try:
         broker = broker_for(account)
         session = broker.trading_session(symbol=symbol, as_of=as_of)
-        state, positions = broker.book(as_of=as_of)
+        if locked and isinstance(broker, SimulatedBroker):
+            state, positions = broker.book_locked(account, as_of=as_of)
+        else:
+            state, positions = broker.book(as_of=as_of)
         position = next((p.quantity for p in positions if p.symbol == symbol), ZERO)
     except BrokerError as exc:
         return BrokerSnapshot(error=exc.message)
@@ -241,7 +248,7 @@ def _intent_create_locked(
         if value not in allowed:
             raise InvalidInputError.for_field(field, f"{value!r} is not one of {', '.join(allowed)}.")
     if snapshot is None:
-        snapshot = _broker_snapshot(account, symbol, as_of)  # the simulated book, under the lock
+        snapshot = _broker_snapshot(account, symbol, as_of, locked=True)  # the simulated book, under the lock
     reference = last_close(symbol, as_of)
     price = spec.limit_price if spec.order_type == OrderType.LIMIT and spec.limit_price else reference
     committed = _commitments(account, symbol, spec.side, as_of, related)

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import ROUND_DOWN
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
@@ -65,6 +66,19 @@ def test_buy_decision_becomes_a_sized_approved_intent_with_every_check(
     assert RiskCheck.objects.filter(intent=intent).count() == 12 and failures(intent) == {}
     assert intent.client_order_id.startswith(f"arena-{consensus.pk}-{account.pk}-")
     assert len(intent.client_order_id) <= 48
+
+
+def test_opening_a_buy_takes_a_bounded_number_of_statements(
+    account: TradingAccount, make_decision: Decide, django_assert_max_num_queries: Any
+) -> None:
+    consensus = make_decision()
+    session_account_attach(session=consensus.session, account=account)
+    # BEGIN, account lock, outcome check, related intents, trading day, open orders, positions,
+    # reference close, two commitment aggregates, intent, 12 checks in one insert, outcome, COMMIT:
+    # a regression guard for the debate write path (docs/architecture.md, "The write path").
+    with django_assert_max_num_queries(14):
+        outcome = decision_trade_open(consensus_id=consensus.pk, consensus=consensus)
+    assert outcome.intent is not None and outcome.intent.risk_checks.count() == 12
 
 
 def test_opening_a_decision_twice_keeps_one_intent_and_one_outcome(
