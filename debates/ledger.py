@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from agents.gateway import AgentResult, CallAttempt
+from debates.bulk import bulk_insert
 from debates.models import DebateMessage, DebateSession, LlmCall, LlmCallPurpose
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def llm_calls_record(
         for result, message in results
         for attempt in result.attempts
     ]
-    return LlmCall.objects.bulk_create(rows)
+    return bulk_insert(LlmCall, rows)
 
 
 def cost_summary(results: Iterable[AgentResult]) -> CostSummary:

@@ -18,6 +18,7 @@ from django.db import transaction
 
 from agents.gateway import AgentResult
 from agents.schemas import AnalystOutput, JudgeOutput
+from debates.bulk import bulk_insert
 from debates.coordinator import DebateCancelledError, DebateObserver, DebateSupersededError
 from debates.ledger import llm_calls_record, money
 from debates.models import DebateMessage, DebateSession, DebateStatus, ToolCall, ValidationStatus
@@ -57,28 +58,18 @@ def message_build(session: DebateSession, result: AgentResult, round_no: int) ->
 
 def messages_save(session: DebateSession, results: list[tuple[int, AgentResult]]) -> None:
     """Insert the messages of ``(round, result)`` pairs and one ledger row per attempt of each,
-    linked to its message (the caller holds the transaction)."""
+    linked to its message: one statement each (the caller holds the transaction)."""
     if not results:
         return
-    messages = DebateMessage.objects.bulk_create([message_build(session, r, n) for n, r in results])
+    messages = bulk_insert(DebateMessage, [message_build(session, r, n) for n, r in results])
     llm_calls_record(session=session, results=zip((r for _n, r in results), messages, strict=True))
 
 
 def tool_calls_save(session: DebateSession, calls: list[ToolCall]) -> None:
-    """Insert the router's records: the bar history alone, the small results in one statement.
-
-    A multi-row insert goes through PostgreSQL arrays (UNNEST), which psycopg escapes quote by
-    quote in Python: 10x slower than a plain insert for a bar history, but cheaper than a round
-    trip each for a quote, an account and a position list.
-    """
-    small = []
+    """Insert the router's records, the bar history with them, in one statement (debates/bulk.py)."""
     for call in calls:
         call.session = session
-        if call.tool == "get_bars":
-            call.save(force_insert=True)
-        else:
-            small.append(call)
-    ToolCall.objects.bulk_create(small)
+    bulk_insert(ToolCall, calls)
 
 
 class SessionRecorder(DebateObserver):

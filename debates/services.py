@@ -108,17 +108,18 @@ def debate_session_create(
         except NotFoundError as exc:
             raise InvalidInputError.for_field("panel", exc.message) from exc
     user = requested_by if requested_by is not None and requested_by.is_authenticated else None
-    with transaction.atomic():
-        session = DebateSession(symbol=symbol, as_of=as_of, panel=panel, requested_by=user)
-        # Field validation here; the check constraints are the database's (validating them would cost
-        # a query each on every debate).
-        session.full_clean(validate_constraints=False)
-        session.save()
-        if enqueue:
-            session_id = session.pk
-            transaction.on_commit(
-                lambda: async_task("debates.tasks.debate_run", session_id, task_name=f"debate-{session_id}")
-            )
+    session = DebateSession(symbol=symbol, as_of=as_of, panel=panel, requested_by=user)
+    # Field validation here. The panel and the user are instances just loaded, and the check
+    # constraints are the database's: validating either in Python would cost a query each.
+    session.full_clean(exclude=["panel", "requested_by"], validate_constraints=False)
+    # One INSERT: atomic on its own, so no transaction of ours around it (BEGIN and COMMIT would be
+    # two more round trips). Inside a caller's transaction, on_commit still waits for its commit.
+    session.save()
+    if enqueue:
+        session_id = session.pk
+        transaction.on_commit(
+            lambda: async_task("debates.tasks.debate_run", session_id, task_name=f"debate-{session_id}")
+        )
     return session
 
 
@@ -589,7 +590,8 @@ def _consensus_create(session: DebateSession, outcome: DebateOutcome, decision: 
         triggers_fired=outcome.triggers_fired,
         decided_in_round=len(outcome.rounds),
     )
-    session_id, consensus_id = session.pk, consensus.pk
     transaction.on_commit(
-        lambda: consensus_created.send(sender=DebateSession, session_id=session_id, consensus_id=consensus_id)
+        lambda: consensus_created.send(
+            sender=DebateSession, session_id=session.pk, consensus_id=consensus.pk, consensus=consensus
+        )
     )

@@ -6,5 +6,5 @@ app turns a buy or sell consensus into an order intent from it.
 
 from django.dispatch import Signal
 
-# kwargs: session_id (int), consensus_id (int)
+# kwargs: session_id (int), consensus_id (int), consensus (the stored DebateConsensus, its session loaded)
 consensus_created = Signal()

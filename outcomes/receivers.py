@@ -5,18 +5,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from debates.models import DebateConsensus
 from outcomes.services import decision_trade_open
 
 logger = logging.getLogger(__name__)
 
 
-def on_consensus_created(sender: Any, *, session_id: int, consensus_id: int, **kwargs: Any) -> None:
+def on_consensus_created(
+    sender: Any,
+    *,
+    session_id: int,
+    consensus_id: int,
+    consensus: DebateConsensus | None = None,
+    **kwargs: Any,
+) -> None:
     """A stored decision becomes its pending outcome and, for buy/sell, an order intent.
 
+    The debate passes the consensus it just stored (with its session), which saves reading it back.
     Never raises into the debate that sent it (the debate is already committed): a failure is logged,
     and ``update_outcomes`` picks up a decision left without its outcome.
     """
     try:
-        decision_trade_open(consensus_id=consensus_id)
+        decision_trade_open(consensus_id=consensus_id, consensus=consensus)
     except Exception:
         logger.exception("decision %s of debate %s: trade not opened", consensus_id, session_id)

@@ -188,10 +188,18 @@ class SimulatedBroker:
 
     def book(self, *, as_of: dt.date | None = None) -> tuple[AccountState, list[PositionState]]:
         with transaction.atomic(savepoint=False):  # nested in the caller's transaction when there is one
-            account = self._lock()
-            still_open = self._advance_all(account)
-            positions = self._positions(account, as_of)
-            reserved = self._reserved_cash(account, still_open)
+            return self.book_locked(self._lock(), as_of=as_of)
+
+    def book_locked(
+        self, account: TradingAccount, *, as_of: dt.date | None = None
+    ) -> tuple[AccountState, list[PositionState]]:
+        """:meth:`book` for a caller that already holds ``account``'s row lock in its transaction
+        (the trade hook): the same reads and matching, without locking the row a second time."""
+        if account.pk != self.account_id:
+            raise ValueError(f"account {account.pk} is not this broker's account {self.account_id}")
+        still_open = self._advance_all(account)
+        positions = self._positions(account, as_of)
+        reserved = self._reserved_cash(account, still_open)
         value = sum((p.market_value for p in positions), ZERO)
         state = AccountState(
             cash=account.cash, equity=account.cash + value, buying_power=max(account.cash - reserved, ZERO)

@@ -30,6 +30,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from arena_project.errors import ConflictError, InvalidInputError
+from debates.bulk import bulk_insert
 from debates.models import DebateConsensus
 from outcomes import risk
 from outcomes.brokers import broker_for
@@ -46,7 +47,7 @@ from outcomes.brokers.base import (
     OrderRequest,
     SessionState,
 )
-from outcomes.brokers.simulated import last_close
+from outcomes.brokers.simulated import SimulatedBroker, last_close
 from outcomes.models import (
     OPEN_INTENT_STATUSES,
     OPEN_ORDER_STATUSES,
@@ -59,11 +60,12 @@ from outcomes.models import (
     OrderType,
     Outcome,
     RiskCheck,
+    SessionAccount,
     Side,
     TimeInForce,
     TradingAccount,
 )
-from outcomes.services.accounts import account_for_session
+from outcomes.services.accounts import trading_account_default_get
 
 logger = logging.getLogger(__name__)
 
@@ -100,27 +102,61 @@ class BrokerSnapshot:
 # --- decisions become intents -------------------------------------------------------------------
 
 
-def decision_trade_open(*, consensus_id: int) -> Outcome:
+def decision_trade_open(*, consensus_id: int, consensus: DebateConsensus | None = None) -> Outcome:
     """Turn a stored decision into its pending outcome and, for buy/sell, a risk-checked intent.
 
     Idempotent: a decision that already has its outcome is returned as is. The intent, its checks and
     the outcome are written in one transaction, so "no outcome yet" means "never handled"; an approved
-    intent's submission is enqueued after commit.
+    intent's submission is enqueued after commit. ``consensus`` (with its session loaded) may be
+    passed by a caller that already holds it — the debate that just stored it — to save re-reading it.
     """
-    consensus = DebateConsensus.objects.select_related("session").get(pk=consensus_id)
-    account = account_for_session(consensus.session)
+    if consensus is None or consensus.pk != consensus_id:
+        consensus = DebateConsensus.objects.select_related("session").get(pk=consensus_id)
     spec = _spec_from_consensus(consensus) if consensus.action in Side.values else None
-    snapshot = _remote_snapshot(account, consensus) if spec else None
     with transaction.atomic():
         # The account's row lock serialises this with any other delivery of the same decision.
+        account = _session_account_locked(consensus)
+        if spec is None or account.broker == BrokerKind.SIMULATED:
+            return _trade_open_locked(consensus, account, spec, None)
+    # A remote broker is asked outside any row lock (no network inside a lock), then we lock again.
+    snapshot = _remote_snapshot(account, consensus)
+    with transaction.atomic():
         account = TradingAccount.objects.select_for_update().get(pk=account.pk)
-        existing = Outcome.objects.filter(consensus=consensus).first()
-        if existing is not None:
-            return existing
-        intent = _intent_create_locked(consensus, account, spec, snapshot) if spec else None
-        return Outcome.objects.create(
-            consensus=consensus, account=account, intent=intent, horizon_bars=account.outcome_horizon_bars
-        )
+        return _trade_open_locked(consensus, account, spec, snapshot)
+
+
+def _session_account_locked(consensus: DebateConsensus) -> TradingAccount:
+    """The debate's account (attached, else the default), row-locked, in one statement.
+
+    ``LIMIT 1`` with ``FOR UPDATE`` locks only the row returned, never the default account when an
+    attached one wins. The caller is in a transaction.
+    """
+    attached = SessionAccount.objects.filter(session_id=consensus.session_id).values("account_id")
+    account = (
+        TradingAccount.objects.select_for_update()
+        .filter(Q(pk__in=attached) | Q(is_default=True))
+        .order_by("is_default")  # an attached account that is not the default first (False < True)
+        .first()
+    )
+    if account is None:  # no default account yet: create it (race-safe), then lock it
+        account = TradingAccount.objects.select_for_update().get(pk=trading_account_default_get().pk)
+    return account
+
+
+def _trade_open_locked(
+    consensus: DebateConsensus,
+    account: TradingAccount,
+    spec: IntentSpec | None,
+    snapshot: BrokerSnapshot | None,
+) -> Outcome:
+    """Caller holds the account's row lock (see :func:`decision_trade_open`)."""
+    existing = Outcome.objects.filter(consensus=consensus).first()
+    if existing is not None:
+        return existing
+    intent = _intent_create_locked(consensus, account, spec, snapshot) if spec else None
+    return Outcome.objects.create(
+        consensus=consensus, account=account, intent=intent, horizon_bars=account.outcome_horizon_bars
+    )
 
 
 def order_intent_create(
@@ -174,11 +210,18 @@ def _limit_price(value: Decimal | None) -> Decimal | None:
     return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
 
 
-def _broker_snapshot(account: TradingAccount, symbol: str, as_of: dt.date) -> BrokerSnapshot:
+def _broker_snapshot(
+    account: TradingAccount, symbol: str, as_of: dt.date, *, locked: bool = False
+) -> BrokerSnapshot:
+    """The broker's session, account and position; ``locked``: the caller holds ``account``'s row lock
+    (the simulated book then reads under it instead of locking the row again)."""
     try:
         broker = broker_for(account)
         session = broker.trading_session(symbol=symbol, as_of=as_of)
-        state, positions = broker.book(as_of=as_of)
+        if locked and isinstance(broker, SimulatedBroker):
+            state, positions = broker.book_locked(account, as_of=as_of)
+        else:
+            state, positions = broker.book(as_of=as_of)
         position = next((p.quantity for p in positions if p.symbol == symbol), ZERO)
     except BrokerError as exc:
         return BrokerSnapshot(error=exc.message)
@@ -189,9 +232,14 @@ def _intent_create_locked(
     consensus: DebateConsensus, account: TradingAccount, spec: IntentSpec, snapshot: BrokerSnapshot | None
 ) -> OrderIntent:
     """Caller is in a transaction and holds the account's row lock, so concurrent intents see each other."""
-    existing = OrderIntent.objects.filter(consensus=consensus, account=account).first()
+    session = consensus.session
+    symbol, as_of = session.symbol, session.as_of
+    related = _related_intents(consensus, account, symbol, spec.side)
+    existing = next(
+        (r for r in related if r.consensus_id == consensus.pk and r.account_id == account.pk), None
+    )
     if existing is not None:
-        return existing
+        return OrderIntent.objects.get(pk=existing.pk)
     for field, value, allowed in (
         ("side", spec.side, Side.values),
         ("order_type", spec.order_type, OrderType.values),
@@ -199,13 +247,11 @@ def _intent_create_locked(
     ):
         if value not in allowed:
             raise InvalidInputError.for_field(field, f"{value!r} is not one of {', '.join(allowed)}.")
-    session = consensus.session
-    symbol, as_of = session.symbol, session.as_of
     if snapshot is None:
-        snapshot = _broker_snapshot(account, symbol, as_of)  # the simulated book, under the lock
+        snapshot = _broker_snapshot(account, symbol, as_of, locked=True)  # the simulated book, under the lock
     reference = last_close(symbol, as_of)
     price = spec.limit_price if spec.order_type == OrderType.LIMIT and spec.limit_price else reference
-    committed = _commitments(account, symbol, spec.side, as_of)
+    committed = _commitments(account, symbol, spec.side, as_of, related)
     pending_sells = committed.pending_sells
     quantity = spec.quantity
     if quantity is None:
@@ -235,7 +281,7 @@ def _intent_create_locked(
         position_qty=snapshot.position_qty,
         pending_sell_qty=pending_sells,
         allow_short=account.allow_short,
-        duplicate=_duplicate(consensus, symbol, spec.side, committed.same_trade_intent),
+        duplicate=_duplicate(consensus, symbol, spec.side, committed.same_trade_intent, related),
     )
     results = risk.evaluate(draft, context)
     failed = [r for r in results if not r.passed]
@@ -256,9 +302,12 @@ def _intent_create_locked(
         rejection_reason="; ".join(f"{r.name}: {r.detail}" for r in failed)[:2000],
         client_order_id=client_order_id_for(consensus_id=consensus.pk, account_id=account.pk),
     )
-    RiskCheck.objects.bulk_create(
-        RiskCheck(intent=intent, sequence=i, name=r.name, passed=r.passed, detail=r.detail[:300])
-        for i, r in enumerate(results, start=1)
+    bulk_insert(
+        RiskCheck,
+        (
+            RiskCheck(intent=intent, sequence=i, name=r.name, passed=r.passed, detail=r.detail[:300])
+            for i, r in enumerate(results, start=1)
+        ),
     )
     if not failed:
         intent_id = intent.pk
@@ -314,7 +363,35 @@ class _Commitments:
     same_trade_intent: int | None  # an open intent for the same symbol and side, if any
 
 
-def _commitments(account: TradingAccount, symbol: str, side: str, as_of: dt.date) -> _Commitments:
+@dataclass(frozen=True)
+class _RelatedIntent:
+    pk: int
+    consensus_id: int
+    account_id: int
+    symbol: str
+    side: str
+    status: str
+    order_status: str | None  # its broker order's status, None when it has none
+
+
+def _related_intents(
+    consensus: DebateConsensus, account: TradingAccount, symbol: str, side: str
+) -> list[_RelatedIntent]:
+    """In one query, newest first: every intent of this decision (on any account) and this account's
+    unsent intents for the same trade (the caller holds the account's row lock)."""
+    rows = (
+        OrderIntent.objects.filter(
+            Q(consensus=consensus) | Q(account=account, symbol=symbol, side=side, status__in=NOT_AT_BROKER)
+        )
+        .order_by("-created_at", "-id")
+        .values_list("pk", "consensus_id", "account_id", "symbol", "side", "status", "broker_order__status")
+    )
+    return [_RelatedIntent(*row) for row in rows]
+
+
+def _commitments(
+    account: TradingAccount, symbol: str, side: str, as_of: dt.date, related: list[_RelatedIntent]
+) -> _Commitments:
     """What the account has already promised, in two queries (the caller holds its row lock)."""
     unsent = Q(status__in=NOT_AT_BROKER)
     counted = ~Q(status__in=[IntentStatus.REJECTED, IntentStatus.BROKER_REJECTED, IntentStatus.FAILED])
@@ -322,7 +399,6 @@ def _commitments(account: TradingAccount, symbol: str, side: str, as_of: dt.date
         buys=Sum("notional", filter=unsent & Q(side=Side.BUY)),
         sells=Sum("quantity", filter=unsent & Q(side=Side.SELL, symbol=symbol)),
         day=Sum("notional", filter=Q(as_of=as_of) & counted),
-        same=Min("pk", filter=unsent & Q(symbol=symbol, side=side)),
     )
     orders = BrokerOrder.objects.filter(
         account=account, symbol=symbol, status__in=OPEN_ORDER_STATUSES
@@ -330,27 +406,39 @@ def _commitments(account: TradingAccount, symbol: str, side: str, as_of: dt.date
         sells=Sum(F("quantity") - F("filled_qty"), filter=Q(side=Side.SELL)),
         same=Min("intent_id", filter=Q(side=side)),
     )
+    same_unsent = [
+        r.pk
+        for r in related
+        if r.account_id == account.pk and r.symbol == symbol and r.side == side and r.status in NOT_AT_BROKER
+    ]
     return _Commitments(
         reserved_cash=intents["buys"] or ZERO,
         pending_sells=(intents["sells"] or ZERO) + (orders["sells"] or ZERO),
         day_notional=intents["day"] or ZERO,
-        same_trade_intent=intents["same"] or orders["same"],
+        same_trade_intent=min(same_unsent) if same_unsent else orders["same"],
     )
 
 
-def _duplicate(consensus: DebateConsensus, symbol: str, side: str, same_trade_intent: int | None) -> str:
+def _duplicate(
+    consensus: DebateConsensus,
+    symbol: str,
+    side: str,
+    same_trade_intent: int | None,
+    related: list[_RelatedIntent],
+) -> str:
     """Another open intent for this decision (on any account), or for the same trade on this account."""
-    same_decision = (
-        OrderIntent.objects.filter(consensus=consensus, status__in=OPEN_INTENT_STATUSES)
-        .exclude(status=IntentStatus.SUBMITTED, broker_order__status__in=CLOSED_ORDER_STATUSES)
-        .first()
-    )
-    if same_decision is not None:
-        return f"decision {consensus.pk} already has open intent {same_decision.pk}"
-    if same_trade_intent is not None:
-        other = OrderIntent.objects.only("consensus_id").get(pk=same_trade_intent)
-        return f"open {side} intent {other.pk} for {symbol} (decision {other.consensus_id}) here"
-    return ""
+    for r in related:
+        still_open = r.status in OPEN_INTENT_STATUSES and not (
+            r.status == IntentStatus.SUBMITTED and r.order_status in CLOSED_ORDER_STATUSES
+        )
+        if r.consensus_id == consensus.pk and still_open:
+            return f"decision {consensus.pk} already has open intent {r.pk}"
+    if same_trade_intent is None:
+        return ""
+    known = next((r.consensus_id for r in related if r.pk == same_trade_intent), None)
+    if known is None:  # found through its open broker order, not among the unsent intents
+        known = OrderIntent.objects.only("consensus_id").get(pk=same_trade_intent).consensus_id
+    return f"open {side} intent {same_trade_intent} for {symbol} (decision {known}) here"
 
 
 # --- submission ---------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from agents import gateway
+from agents import gateway, indicators
 from agents.gateway import CallStatus, run_agent
 from agents.models import ANALYST_ROLES, Role
+from agents.providers import rules
 from agents.providers.base import AgentRequest, ProfileSpec, ProviderCall, ProviderReply, Usage
 from agents.providers.rules import MIN_BARS, RulesProvider, judge
 from agents.schemas import (
@@ -110,6 +111,20 @@ def ask(role: str, bars: list[BarData], *, deep: bool = False) -> AnalystOutput:
     reply = PROVIDER.complete_sync(AgentRequest(profile=_profile(role, deep=deep), context=_context(bars)))
     assert isinstance(reply.parsed, AnalystOutput)
     return reply.parsed
+
+
+def test_analysts_of_one_context_share_one_indicator_computation() -> None:
+    up, down = _context(uptrend()), _context(downtrend())
+    first = rules._indicators(up.bars)
+    assert rules._indicators(up.bars) is first  # the second analyst of the debate reuses it
+    assert first == indicators.compute(up.bars)
+    assert rules._indicators(down.bars) == indicators.compute(down.bars) != first
+    # Each analyst still answers exactly as with a fresh computation, whatever ran before.
+    for role in ANALYST_ROLES:
+        assert (
+            ask(role, uptrend())
+            == PROVIDER.complete_sync(AgentRequest(profile=_profile(role), context=up)).parsed
+        )
 
 
 def _view(role: str, stance: Stance, confidence: float, risk: RiskLevel | None = None) -> AnalystView:

@@ -6,16 +6,28 @@ import datetime as dt
 from collections.abc import Callable
 from decimal import ROUND_DOWN
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
 from debates.models import DebateConsensus, DebateSession
-from outcomes.models import IntentStatus, OrderIntent, Outcome, RiskCheck, SimPosition, TradingAccount
+from outcomes.models import (
+    OPEN_ORDER_STATUSES,
+    IntentStatus,
+    OrderIntent,
+    Outcome,
+    RiskCheck,
+    SimPosition,
+    TradingAccount,
+)
 from outcomes.services import (
     IntentSpec,
     decision_trade_open,
+    order_intent_claim,
     order_intent_create,
+    order_intent_submit,
     session_account_attach,
+    trading_account_create,
     trading_account_default_get,
 )
 from tests.outcomes.conftest import bar_on
@@ -54,6 +66,19 @@ def test_buy_decision_becomes_a_sized_approved_intent_with_every_check(
     assert RiskCheck.objects.filter(intent=intent).count() == 12 and failures(intent) == {}
     assert intent.client_order_id.startswith(f"arena-{consensus.pk}-{account.pk}-")
     assert len(intent.client_order_id) <= 48
+
+
+def test_opening_a_buy_takes_a_bounded_number_of_statements(
+    account: TradingAccount, make_decision: Decide, django_assert_max_num_queries: Any
+) -> None:
+    consensus = make_decision()
+    session_account_attach(session=consensus.session, account=account)
+    # BEGIN, account lock, outcome check, related intents, trading day, open orders, positions,
+    # reference close, two commitment aggregates, intent, 12 checks in one insert, outcome, COMMIT:
+    # a regression guard for the debate write path (docs/architecture.md, "The write path").
+    with django_assert_max_num_queries(14):
+        outcome = decision_trade_open(consensus_id=consensus.pk, consensus=consensus)
+    assert outcome.intent is not None and outcome.intent.risk_checks.count() == 12
 
 
 def test_opening_a_decision_twice_keeps_one_intent_and_one_outcome(
@@ -162,7 +187,51 @@ def test_second_open_intent_for_the_same_trade_is_a_duplicate(
     second = open_for(account, make_decision()).intent  # first is approved, not yet at the broker
     assert first is not None and second is not None
     assert list(failures(second)) == ["no_duplicate_open_intent"]
-    assert f"open buy intent {first.pk} for ACME" in failures(second)["no_duplicate_open_intent"]
+    assert failures(second)["no_duplicate_open_intent"] == (
+        f"open buy intent {first.pk} for ACME (decision {first.consensus_id}) here"
+    )
+
+
+def test_an_intent_whose_order_is_open_at_the_broker_makes_the_same_trade_a_duplicate(
+    account: TradingAccount, make_decision: Decide
+) -> None:
+    resting = {"side": "buy", "order_type": "limit", "limit_price": 1.0, "time_in_force": "gtc"}
+    first_decision = make_decision(order_intent={**resting, "size_fraction": 0.1})
+    first = open_for(account, first_decision).intent
+    assert first is not None and order_intent_claim(intent_id=first.pk)
+    order = order_intent_submit(intent_id=first.pk)  # a limit far below the market rests, open
+    assert order is not None and order.status in OPEN_ORDER_STATUSES
+    second = open_for(account, make_decision()).intent  # first is at the broker now, not unsent
+    assert second is not None and list(failures(second)) == ["no_duplicate_open_intent"]
+    assert failures(second)["no_duplicate_open_intent"] == (
+        f"open buy intent {first.pk} for ACME (decision {first_decision.pk}) here"
+    )
+
+
+def test_a_decision_open_on_another_account_is_a_duplicate(
+    account: TradingAccount, make_decision: Decide
+) -> None:
+    consensus = make_decision()
+    other = trading_account_create(name="other-sim", starting_cash=D(100_000))
+    first = order_intent_create(
+        consensus=consensus, account=other, spec=IntentSpec(side="buy", size_fraction=D(1))
+    )
+    second = open_for(account, consensus).intent
+    assert first.status == "approved" and second is not None and second.account == account
+    assert failures(second)["no_duplicate_open_intent"] == (
+        f"decision {consensus.pk} already has open intent {first.pk}"
+    )
+
+
+def test_the_debates_own_consensus_is_used_and_a_mismatched_one_is_not(
+    account: TradingAccount, make_decision: Decide
+) -> None:
+    consensus, unrelated = make_decision(), make_decision(action="hold")
+    session_account_attach(session=consensus.session, account=account)
+    outcome = decision_trade_open(consensus_id=consensus.pk, consensus=unrelated)  # ids differ: re-read
+    assert outcome.consensus_id == consensus.pk and outcome.intent is not None
+    assert outcome.account == account and outcome.intent.account == account
+    assert decision_trade_open(consensus_id=consensus.pk, consensus=consensus).pk == outcome.pk
 
 
 @pytest.mark.parametrize(
