@@ -28,21 +28,32 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from debates.market.sources import AccountSource, MarketDataSource
-from debates.models import DebateConsensus, DebateStatus
-from debates.services import debate_session_claim, debate_session_create, debate_session_run
+from debates.models import DebateConsensus, DebateSession, DebateStatus
+from debates.services import debate_session_claim, debate_session_run
 from outcomes.brokers.base import BrokerRejectedError, DuplicateClientOrderIdError, OrderRequest
 from outcomes.brokers.simulated import SimulatedBroker, last_close
-from outcomes.models import IntentStatus, OrderIntent, OrderType, Outcome, OutcomeStatus, Side, TimeInForce
+from outcomes.models import (
+    IntentStatus,
+    OrderIntent,
+    OrderType,
+    Outcome,
+    OutcomeStatus,
+    SessionAccount,
+    Side,
+    TimeInForce,
+)
 from outcomes.services import (
     decision_trade_open,
     order_intent_claim,
     order_intent_submit,
     order_submission_deferred,
     outcome_settle,
-    session_account_attach,
 )
 
 from ..calendar import is_rebalance_day, trading_days
@@ -88,68 +99,64 @@ class _Stepper:
     run: CompetitionRun
     market: MarketDataSource
 
-    def _debate(
-        self,
-        entry: CompetitionEntry,
-        symbol: str,
-        day: dt.date,
-        accounts: AccountSource | None,
-        decision: CompetitionDecision | None,
-    ) -> CompetitionDecision | None:
-        """Debate ``symbol`` as of ``day`` for the entry, once: an existing decision (a retried day) is
-        reused. Returns the decision row when its action changed and needs saving."""
-        assert entry.trader is not None and entry.account is not None  # noqa: S101 - a trader entry
-        if decision is None:
-            with transaction.atomic():
-                session = debate_session_create(
-                    symbol=symbol, as_of=day, panel=entry.trader.panel, enqueue=False
-                )
-                session_account_attach(session=session, account=entry.account)
-                decision = CompetitionDecision.objects.create(
-                    entry=entry, symbol=symbol, date=day, session=session
-                )
-        assert decision.session is not None  # noqa: S101 - trader decisions always have a debate
-        session = decision.session
-        if session.status in (DebateStatus.QUEUED, DebateStatus.RUNNING):
-            if not debate_session_claim(session_id=session.pk):
-                logger.warning(
-                    "run %s: debate %s is held by another worker; no trade", self.run.pk, session.pk
-                )
-                return None
-            session = debate_session_run(session_id=session.pk, market=self.market, accounts=accounts)
-            entry.decisions += 1
-            entry.cost_usd += session.total_cost_usd
-        if session.status != DebateStatus.COMPLETED:
-            return None
-        consensus_id, action, size, outcome_id = (
-            DebateConsensus.objects.filter(session=session)
-            .values_list("id", "action", "size", "outcome")
-            .get()
-        )
-        if outcome_id is None:  # the signal receiver did not open the trade (it logs why): try again
-            decision_trade_open(consensus_id=consensus_id)
-        if decision.action == action:
-            return None
-        decision.action, decision.size = action, size
-        return decision
-
     def _trader_day(
         self, entry: CompetitionEntry, day: dt.date, symbols: list[str], accounts: AccountSource | None
     ) -> None:
-        """All of the day's debates first (intents sized on the book as it was at the close), then the
-        submissions: none of the day's orders can move the book its later decisions are sized on."""
-        existing = {
-            d.symbol: d
-            for d in CompetitionDecision.objects.filter(entry=entry, date=day).select_related("session")
+        """One trader's day (paper ticks): see :meth:`_traders_day`."""
+        self._traders_day([(entry, accounts)], day, symbols)
+
+    def _traders_day(
+        self, seats: list[tuple[CompetitionEntry, AccountSource | None]], day: dt.date, symbols: list[str]
+    ) -> None:
+        """Every seat's debates of the day first (intents sized on the books as they were at the close),
+        then the submissions: none of the day's orders can move a book its later decisions are sized on.
+
+        The day's missing decisions (with their sessions and account links) are created in one
+        transaction, and their outcomes read back in one query; an existing decision (a retried
+        day) reuses its debate.
+        """
+        by_entry = {entry.pk: (entry, accounts) for entry, accounts in seats}
+        decisions = {
+            (d.entry_id, d.symbol): d
+            for d in CompetitionDecision.objects.filter(entry_id__in=list(by_entry), date=day).select_related(
+                "session"
+            )
         }
-        changed = []
+        missing = [(e, s) for e, _a in seats for s in symbols if (e.pk, s) not in decisions]
+        created = _decisions_create(missing, day) if missing else []
+        decisions.update(((d.entry_id, d.symbol), d) for d in created)
+        fresh = {d.session_id for d in created}
+        ordered = [decisions[(e.pk, s)] for e, _a in seats for s in symbols]
         with order_submission_deferred():
-            for symbol in symbols:
-                row = self._debate(entry, symbol, day, accounts, existing.get(symbol))
-                if row is not None:
-                    changed.append(row)
+            for decision in ordered:
+                entry, accounts = by_entry[decision.entry_id]
+                self._debate(entry, decision, accounts, claimed=decision.session_id in fresh)
+        changed = _decisions_settle_actions(ordered)
         CompetitionDecision.objects.bulk_update(changed, ["action", "size"])
-        self._submit_approved(entry, day)
+        for entry, _a in seats:
+            self._submit_approved(entry, day)
+
+    def _debate(
+        self,
+        entry: CompetitionEntry,
+        decision: CompetitionDecision,
+        accounts: AccountSource | None,
+        *,
+        claimed: bool,
+    ) -> None:
+        """Run the decision's debate unless it already ran (a retried day). ``claimed``: its session
+        was created claimed by this worker (:func:`_decisions_create`); any other queued or running
+        one (left by an earlier attempt at the day) is claimed first."""
+        session = decision.session
+        assert session is not None  # noqa: S101 - trader decisions always have a debate
+        if session.status not in (DebateStatus.QUEUED, DebateStatus.RUNNING):
+            return
+        if not claimed and not debate_session_claim(session_id=session.pk):
+            logger.warning("run %s: debate %s is held by another worker; no trade", self.run.pk, session.pk)
+            return
+        decision.session = debate_session_run(session_id=session.pk, market=self.market, accounts=accounts)
+        entry.decisions += 1
+        entry.cost_usd += decision.session.total_cost_usd
 
     def _submit_approved(self, entry: CompetitionEntry, day: dt.date) -> None:
         """Submit the day's approved intents in decision order, then wait for any a worker took."""
@@ -159,11 +166,7 @@ class _Stepper:
         ):
             if order_intent_claim(intent_id=intent_id):
                 order_intent_submit(intent_id=intent_id)
-        waited = time.monotonic() + SUBMISSION_WAIT_S
-        while intents.filter(status__in=[IntentStatus.APPROVED, IntentStatus.SUBMITTING]).exists():
-            if time.monotonic() > waited:
-                raise RuntimeError(f"Intents of {entry.label} on {day} are still being submitted elsewhere.")
-            time.sleep(0.1)
+        _wait_for_submissions(intents, f"{entry.label} on {day}")
 
     def _buy_and_hold(self, entry: CompetitionEntry, book: Book, day: dt.date, symbols: list[str]) -> None:
         """Equal weight in every symbol at the first open, held to the end."""
@@ -231,6 +234,78 @@ class _Stepper:
             pass  # placed by an earlier attempt at this day
         except BrokerRejectedError as exc:
             logger.info("run %s %s: %s %s refused: %s", self.run.pk, entry.label, side, symbol, exc.message)
+
+
+def _wait_for_submissions(intents: QuerySet[OrderIntent], what: str) -> None:
+    """Wait for intents another worker is submitting (one left approved is picked up by recovery)."""
+    waited = time.monotonic() + SUBMISSION_WAIT_S
+    while intents.filter(status__in=[IntentStatus.APPROVED, IntentStatus.SUBMITTING]).exists():
+        if time.monotonic() > waited:
+            raise RuntimeError(f"Intents of {what} are still being submitted elsewhere.")
+        time.sleep(0.1)
+
+
+@transaction.atomic
+def _decisions_create(pairs: list[tuple[CompetitionEntry, str]], day: dt.date) -> list[CompetitionDecision]:
+    """A decision row per (trader entry, symbol) for ``day``, each with its debate session - created
+    already claimed by this worker - attached to the entry's account; one transaction, three inserts.
+
+    What ``debate_session_create`` + ``debate_session_claim`` + ``session_account_attach`` do one by
+    one, in bulk: the sessions are never enqueued (the engine runs them itself), so nobody else can
+    claim them in between, and the claim is the state they are created in (running, attempt 1, a
+    lease that ``debate_session_run`` extends to cover its deadline). The symbols are the run's,
+    validated when the run was created, and each has a bar on ``day`` (the engine asks the market).
+    """
+    now = timezone.now()
+    lease = now + dt.timedelta(seconds=settings.ARENA_DEBATE_LEASE_SECONDS)
+    sessions = []
+    for entry, symbol in pairs:
+        assert entry.trader is not None  # noqa: S101 - only traders debate
+        session = DebateSession(
+            symbol=symbol,
+            as_of=day,
+            panel=entry.trader.panel,
+            status=DebateStatus.RUNNING,
+            started_at=now,
+            lease_expires_at=lease,
+            attempts=1,
+        )
+        # Fields only: the foreign keys are known rows, and each check would cost a query.
+        session.full_clean(
+            exclude=["panel", "requested_by"], validate_unique=False, validate_constraints=False
+        )
+        sessions.append(session)
+    DebateSession.objects.bulk_create(sessions)
+    SessionAccount.objects.bulk_create(
+        SessionAccount(session=session, account_id=entry.account_id)
+        for session, (entry, _s) in zip(sessions, pairs, strict=True)
+    )
+    decisions = CompetitionDecision.objects.bulk_create(
+        CompetitionDecision(entry=entry, symbol=symbol, date=day, session=session)
+        for session, (entry, symbol) in zip(sessions, pairs, strict=True)
+    )
+    return decisions
+
+
+def _decisions_settle_actions(decisions: list[CompetitionDecision]) -> list[CompetitionDecision]:
+    """Copy each completed debate's decision (action, size) onto its row - one query for the day - and
+    open the trade of any whose ``consensus_created`` receiver did not (it logged why). Returns the
+    rows that changed."""
+    by_session = {d.session_id: d for d in decisions if d.session is not None}
+    rows = DebateConsensus.objects.filter(session_id__in=list(by_session)).values_list(
+        "session_id", "id", "action", "size", "outcome"
+    )
+    changed = []
+    for session_id, consensus_id, action, size, outcome_id in rows:
+        decision = by_session[session_id]
+        if decision.session is None or decision.session.status != DebateStatus.COMPLETED:
+            continue
+        if outcome_id is None:
+            decision_trade_open(consensus_id=consensus_id)
+        if decision.action != action:
+            decision.action, decision.size = action, size
+            changed.append(decision)
+    return changed
 
 
 class BacktestEngine(_Stepper):
@@ -327,17 +402,20 @@ class BacktestEngine(_Stepper):
         EquityPoint.objects.bulk_create(
             [self._equity_point(p, day) for p in self.participants], ignore_conflicts=True
         )
-        for participant in self.participants:
-            if not is_rebalance_day(self.days, index, participant.frequency):
-                continue
+        deciding = [p for p in self.participants if is_rebalance_day(self.days, index, p.frequency)]
+        seats: list[tuple[CompetitionEntry, AccountSource | None]] = [
+            (p.entry, BookAccountSource(p.book, self.market.close, p.entry.label))
+            for p in deciding
+            if p.entry.kind == EntryKind.TRADER
+        ]
+        if seats:
+            self._traders_day(seats, day, symbols)
+        for participant in deciding:
             entry, book = participant.entry, participant.book
-            if entry.kind == EntryKind.TRADER:
-                accounts = BookAccountSource(book, self.market.close, entry.label)
-                self._trader_day(entry, day, symbols, accounts)
-            elif entry.kind == EntryKind.BUY_AND_HOLD:
+            if entry.kind == EntryKind.BUY_AND_HOLD:
                 if index == 0:
                     self._buy_and_hold(entry, book, day, symbols)
-            else:
+            elif entry.kind == EntryKind.RANDOM:
                 self._random_day(entry, book, day, symbols)
         for participant in self.participants:
             participant.entry.last_date = day
