@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import time
 import zlib
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
@@ -36,8 +37,8 @@ from django.utils import timezone
 from debates.market.sources import AccountSource, MarketDataSource
 from debates.models import DebateConsensus, DebateSession, DebateStatus
 from debates.services import debate_session_claim, debate_session_run
-from outcomes.brokers.base import BrokerRejectedError, DuplicateClientOrderIdError, OrderRequest
-from outcomes.brokers.simulated import SimulatedBroker, last_close
+from outcomes.brokers.base import BrokerError, OrderRequest
+from outcomes.brokers.simulated import last_close
 from outcomes.models import (
     IntentStatus,
     OrderIntent,
@@ -47,13 +48,18 @@ from outcomes.models import (
     SessionAccount,
     Side,
     TimeInForce,
+    TradingAccount,
 )
 from outcomes.services import (
     decision_trade_open,
     order_intent_claim,
     order_intent_submit,
     order_submission_deferred,
-    outcome_settle,
+)
+from outcomes.services.batches import (
+    outcomes_settle_many,
+    simulated_intents_submit,
+    simulated_orders_find_or_place,
 )
 
 from ..calendar import is_rebalance_day, trading_days
@@ -131,10 +137,10 @@ class _Stepper:
             for decision in ordered:
                 entry, accounts = by_entry[decision.entry_id]
                 self._debate(entry, decision, accounts, claimed=decision.session_id in fresh)
-        changed = _decisions_settle_actions(ordered)
+        changed, approved = _decisions_settle_actions(ordered)
         CompetitionDecision.objects.bulk_update(changed, ["action", "size"])
         for entry, _a in seats:
-            self._submit_approved(entry, day)
+            self._submit_approved(entry, day, approved.get(entry.pk, []))
 
     def _debate(
         self,
@@ -158,8 +164,11 @@ class _Stepper:
         entry.decisions += 1
         entry.cost_usd += decision.session.total_cost_usd
 
-    def _submit_approved(self, entry: CompetitionEntry, day: dt.date) -> None:
-        """Submit the day's approved intents in decision order, then wait for any a worker took."""
+    def _submit_approved(self, entry: CompetitionEntry, day: dt.date, approved: list[int]) -> None:
+        """Submit the day's approved intents in decision order, then wait for any a worker took.
+
+        ``approved``: the approved intents of the day's decisions, as read after the debates (a
+        broker on the network gets every approved intent of the day, one by one)."""
         intents = OrderIntent.objects.filter(account=entry.account, as_of=day)
         for intent_id in (
             intents.filter(status=IntentStatus.APPROVED).order_by("id").values_list("pk", flat=True)
@@ -174,14 +183,17 @@ class _Stepper:
         equity = book.equity(lambda s: self._close(s, day))
         slip = 1 + entry.account.slippage_bps / BPS
         share = equity * BUY_AND_HOLD_INVESTED / len(self.run.symbols)
+        plan = []
         for symbol in symbols:
             close = self._close(symbol, day)
             quantity = (share / (close * slip)).to_integral_value(ROUND_DOWN) if close else ZERO
-            self._baseline_order(entry, symbol, day, Side.BUY, quantity, size=1.0)
+            plan.append(_BaselineMove(symbol, Side.BUY, quantity, 1.0))
+        self._baseline_day(entry, day, plan)
 
     def _random_day(self, entry: CompetitionEntry, book: Book, day: dt.date, symbols: list[str]) -> None:
         """For each symbol, buy, sell or hold at random with a random size (seeded by run, day, symbol)."""
         equity = book.equity(lambda s: self._close(s, day))
+        plan = []
         for symbol in symbols:
             rng = np.random.Generator(
                 np.random.PCG64([self.run.seed, day.toordinal(), zlib.crc32(symbol.encode())])
@@ -190,50 +202,67 @@ class _Stepper:
             size = float(rng.random())
             close = self._close(symbol, day)
             if action == "hold" or not close:
-                self._baseline_decision(entry, symbol, day, "hold", 0.0)
+                plan.append(_BaselineMove(symbol, "hold", ZERO, 0.0))
                 continue
             notional = equity * RANDOM_SIZING_FRACTION * Decimal(str(round(size, 6)))
             quantity = (notional / close).to_integral_value(ROUND_DOWN)
             if action == "sell":
                 quantity = min(quantity, book.quantity(symbol).to_integral_value(ROUND_DOWN))
-            self._baseline_order(entry, symbol, day, action, quantity, size=size)
+            plan.append(_BaselineMove(symbol, action, quantity, size))
+        self._baseline_day(entry, day, plan)
 
     def _close(self, symbol: str, day: dt.date) -> Decimal | None:
         return last_close(symbol, day)
 
-    def _baseline_decision(
-        self, entry: CompetitionEntry, symbol: str, day: dt.date, action: str, size: float
-    ) -> None:
-        _row, created = CompetitionDecision.objects.get_or_create(
-            entry=entry, symbol=symbol, date=day, defaults={"action": action, "size": size}
-        )
-        if created:
-            entry.decisions += 1
-
-    def _baseline_order(
-        self, entry: CompetitionEntry, symbol: str, day: dt.date, side: str, quantity: Decimal, *, size: float
-    ) -> None:
-        self._baseline_decision(entry, symbol, day, side, size)
-        if quantity <= 0:
-            return
+    def _baseline_day(self, entry: CompetitionEntry, day: dt.date, plan: list[_BaselineMove]) -> None:
+        """A baseline's decision rows for the day (once) and its orders, straight to the simulated
+        broker in one batch; an order placed by an earlier attempt at the day is found, not placed."""
         assert entry.account is not None  # noqa: S101 - every entry has an account
-        request = OrderRequest(
-            client_order_id=f"cmp-{entry.pk}-{symbol}-{day:%Y%m%d}",
-            symbol=symbol,
-            side=side,
-            quantity=quantity,
-            order_type=OrderType.MARKET,
-            limit_price=None,
-            time_in_force=TimeInForce.DAY,
-            as_of=day,
-            metadata={"competition_run": self.run.pk, "entry": entry.pk},
+        done = set(CompetitionDecision.objects.filter(entry=entry, date=day).values_list("symbol", flat=True))
+        rows = CompetitionDecision.objects.bulk_create(
+            CompetitionDecision(entry=entry, symbol=m.symbol, date=day, action=m.action, size=m.size)
+            for m in plan
+            if m.symbol not in done
         )
-        try:
-            SimulatedBroker(entry.account).submit(request)
-        except DuplicateClientOrderIdError:
-            pass  # placed by an earlier attempt at this day
-        except BrokerRejectedError as exc:
-            logger.info("run %s %s: %s %s refused: %s", self.run.pk, entry.label, side, symbol, exc.message)
+        entry.decisions += len(rows)
+        moves = [m for m in plan if m.action != "hold" and m.quantity > 0]
+        requests = [
+            OrderRequest(
+                client_order_id=f"cmp-{entry.pk}-{m.symbol}-{day:%Y%m%d}",
+                symbol=m.symbol,
+                side=m.action,
+                quantity=m.quantity,
+                order_type=OrderType.MARKET,
+                limit_price=None,
+                time_in_force=TimeInForce.DAY,
+                as_of=day,
+                metadata={"competition_run": self.run.pk, "entry": entry.pk},
+            )
+            for m in moves
+        ]
+        if not requests:
+            return
+        with transaction.atomic():
+            account = TradingAccount.objects.select_for_update().get(pk=entry.account.pk)
+            answers = simulated_orders_find_or_place(account=account, requests=requests)
+        for move, answer in zip(moves, answers, strict=True):
+            if isinstance(answer, BrokerError):
+                logger.info(
+                    "run %s %s: %s %s refused: %s",
+                    self.run.pk,
+                    entry.label,
+                    move.action,
+                    move.symbol,
+                    answer.message,
+                )
+
+
+@dataclass(frozen=True)
+class _BaselineMove:
+    symbol: str
+    action: str  # buy, sell or hold
+    quantity: Decimal
+    size: float
 
 
 def _wait_for_submissions(intents: QuerySet[OrderIntent], what: str) -> None:
@@ -260,7 +289,7 @@ def _decisions_create(pairs: list[tuple[CompetitionEntry, str]], day: dt.date) -
     lease = now + dt.timedelta(seconds=settings.ARENA_DEBATE_LEASE_SECONDS)
     sessions = []
     for entry, symbol in pairs:
-        assert entry.trader is not None  # noqa: S101 - only traders debate
+        assert entry.trader is not None and entry.account_id is not None  # noqa: S101 - a trader entry
         session = DebateSession(
             symbol=symbol,
             as_of=day,
@@ -277,7 +306,7 @@ def _decisions_create(pairs: list[tuple[CompetitionEntry, str]], day: dt.date) -
         sessions.append(session)
     DebateSession.objects.bulk_create(sessions)
     SessionAccount.objects.bulk_create(
-        SessionAccount(session=session, account_id=entry.account_id)
+        SessionAccount(session=session, account=entry.account)
         for session, (entry, _s) in zip(sessions, pairs, strict=True)
     )
     decisions = CompetitionDecision.objects.bulk_create(
@@ -287,25 +316,40 @@ def _decisions_create(pairs: list[tuple[CompetitionEntry, str]], day: dt.date) -
     return decisions
 
 
-def _decisions_settle_actions(decisions: list[CompetitionDecision]) -> list[CompetitionDecision]:
+def _decisions_settle_actions(
+    decisions: list[CompetitionDecision],
+) -> tuple[list[CompetitionDecision], dict[int, list[int]]]:
     """Copy each completed debate's decision (action, size) onto its row - one query for the day - and
-    open the trade of any whose ``consensus_created`` receiver did not (it logged why). Returns the
-    rows that changed."""
+    open the trade of any whose ``consensus_created`` receiver did not (it logged why).
+
+    Returns the rows that changed, and per entry the ids of its approved intents in decision order.
+    """
     by_session = {d.session_id: d for d in decisions if d.session is not None}
-    rows = DebateConsensus.objects.filter(session_id__in=list(by_session)).values_list(
-        "session_id", "id", "action", "size", "outcome"
+    rows = (
+        DebateConsensus.objects.filter(session_id__in=list(by_session))
+        .order_by("id")
+        .values_list(
+            "session_id", "id", "action", "size", "outcome", "outcome__intent", "outcome__intent__status"
+        )
     )
     changed = []
-    for session_id, consensus_id, action, size, outcome_id in rows:
+    approved: dict[int, list[int]] = defaultdict(list)
+    for session_id, consensus_id, action, size, outcome_id, intent_id, intent_status in rows:
         decision = by_session[session_id]
         if decision.session is None or decision.session.status != DebateStatus.COMPLETED:
             continue
         if outcome_id is None:
-            decision_trade_open(consensus_id=consensus_id)
+            outcome = decision_trade_open(consensus_id=consensus_id)
+            intent_id = outcome.intent_id
+            intent_status = outcome.intent.status if outcome.intent is not None else None
+        if intent_id is not None and intent_status in (IntentStatus.APPROVED, IntentStatus.SUBMITTING):
+            approved[decision.entry_id].append(intent_id)
         if decision.action != action:
             decision.action, decision.size = action, size
             changed.append(decision)
-    return changed
+    for ids in approved.values():
+        ids.sort()
+    return changed, approved
 
 
 class BacktestEngine(_Stepper):
@@ -330,6 +374,16 @@ class BacktestEngine(_Stepper):
 
     def _close(self, symbol: str, day: dt.date) -> Decimal | None:
         return self.market.close(symbol, day)
+
+    def _submit_approved(self, entry: CompetitionEntry, day: dt.date, approved: list[int]) -> None:
+        """The day's approved intents of the entry, in decision order, through the simulated broker in
+        one batch (a backtest account is always simulated); then wait for any another worker took."""
+        assert entry.account_id is not None  # noqa: S101 - every entry has an account
+        if not approved:
+            return
+        taken = simulated_intents_submit(account_id=entry.account_id, intent_ids=approved)
+        if len(taken) < len(approved):
+            _wait_for_submissions(OrderIntent.objects.filter(pk__in=approved), f"{entry.label} on {day}")
 
     def _participants(self) -> list[_Participant]:
         entries = list(
@@ -391,8 +445,7 @@ class BacktestEngine(_Stepper):
         pending = Outcome.objects.filter(
             account__competition_entry__run=self.run, status=OutcomeStatus.PENDING
         ).values_list("pk", flat=True)
-        for outcome_id in list(pending):
-            outcome_settle(outcome_id=outcome_id)
+        outcomes_settle_many(outcome_ids=list(pending))
 
     def _step(self, index: int, day: dt.date) -> None:
         by_account = {p.entry.account_id: p for p in self.participants if p.entry.account_id}
