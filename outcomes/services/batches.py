@@ -280,8 +280,8 @@ def outcomes_settle_many(*, outcome_ids: Sequence[int]) -> int:
             outcome.rule = verdict.rule[:300]
             outcome.detail = score.components
             outcome.settled_at = now
-            outcome.updated_at = now
-        Outcome.objects.bulk_update(locked, _SETTLED_FIELDS)
+            # One plain UPDATE each: bulk_update's CASE expressions cost more than they save here.
+            outcome.save(update_fields=_SETTLED_FIELDS)
     return len(locked)
 
 
