@@ -137,7 +137,7 @@ class _Stepper:
             for decision in ordered:
                 entry, accounts = by_entry[decision.entry_id]
                 self._debate(entry, decision, accounts, claimed=decision.session_id in fresh)
-        changed, approved = _decisions_settle_actions(ordered)
+        changed, approved = _decisions_record_actions(ordered)
         CompetitionDecision.objects.bulk_update(changed, ["action", "size"])
         for entry, _a in seats:
             self._submit_approved(entry, day, approved.get(entry.pk, []))
@@ -316,7 +316,7 @@ def _decisions_create(pairs: list[tuple[CompetitionEntry, str]], day: dt.date) -
     return decisions
 
 
-def _decisions_settle_actions(
+def _decisions_record_actions(
     decisions: list[CompetitionDecision],
 ) -> tuple[list[CompetitionDecision], dict[int, list[int]]]:
     """Copy each completed debate's decision (action, size) onto its row - one query for the day - and
