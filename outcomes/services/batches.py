@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from arena_project.errors import ConflictError
@@ -84,16 +84,20 @@ def simulated_intents_submit(*, account_id: int, intent_ids: Sequence[int]) -> l
     now = timezone.now()
     claimable = Q(status=IntentStatus.APPROVED) | Q(status=IntentStatus.SUBMITTING, lease_expires_at__lt=now)
     intents = list(
-        OrderIntent.objects.select_for_update()
+        OrderIntent.objects.select_for_update(of=("self",))
         .filter(claimable, account=account, pk__in=list(intent_ids))
+        .annotate(session_id=F("consensus__session_id"))
         .order_by("id")
     )
     if not intents:
         return []
-    session_of = dict(
-        OrderIntent.objects.filter(pk__in=[i.pk for i in intents]).values_list("pk", "consensus__session_id")
-    )
+    session_of = {i.pk: i.session_id for i in intents}
     linked = set(BrokerOrder.objects.filter(intent__in=intents).values_list("intent_id", flat=True))
+    held = set(
+        SimOrder.objects.filter(
+            account=account, client_order_id__in=[i.client_order_id for i in intents]
+        ).values_list("client_order_id", flat=True)
+    )
 
     to_send = []
     sent: list[_Sent] = []
@@ -103,7 +107,8 @@ def simulated_intents_submit(*, account_id: int, intent_ids: Sequence[int]) -> l
         intent.updated_at = now
         if intent.pk in linked:  # an earlier attempt linked it; make the intent say so
             _finish(intent, IntentStatus.SUBMITTED, now=now)
-        elif intent.attempts > settings.ARENA_ORDER_MAX_ATTEMPTS:
+        elif intent.attempts > settings.ARENA_ORDER_MAX_ATTEMPTS and intent.client_order_id not in held:
+            # as order_intent_submit: an order the broker holds is still linked, whatever the count
             _finish(intent, IntentStatus.FAILED, f"gave up after {intent.attempts - 1} attempts", now=now)
         else:
             to_send.append(intent)

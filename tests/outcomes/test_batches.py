@@ -342,3 +342,18 @@ def test_settling_many_gives_each_outcome_what_settling_it_alone_gives(
     rows = list(Outcome.objects.order_by("id").values_list(*columns))
     assert [r[-1] for r in rows[:3]] == ["settled before"] * 3
     assert rows[3:] == alone[3:]
+
+
+def test_a_batch_gives_up_after_the_maximum_attempts_unless_the_broker_has_the_order(
+    account: TradingAccount, make_decision: Decide
+) -> None:
+    lost, sent = approved(account, make_decision), approved(account, make_decision, symbol="BOLT")
+    SimulatedBroker(account).submit(_order_request(sent))  # reached the broker, never linked
+    OrderIntent.objects.filter(pk__in=[lost.pk, sent.pk]).update(attempts=5)
+
+    simulated_intents_submit(account_id=account.pk, intent_ids=[lost.pk, sent.pk])
+
+    lost.refresh_from_db()
+    sent.refresh_from_db()
+    assert (lost.status, lost.last_error) == (IntentStatus.FAILED, "gave up after 5 attempts")
+    assert sent.status == IntentStatus.SUBMITTED and BrokerOrder.objects.get().intent == sent
