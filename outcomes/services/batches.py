@@ -9,6 +9,7 @@ handful of statements per batch instead of a few dozen per order or outcome.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
@@ -262,7 +263,17 @@ def outcomes_settle_many(*, outcome_ids: Sequence[int]) -> int:
             pk__in=list(outcome_ids), status=OutcomeStatus.PENDING
         )
     )
-    verdicts = {o.pk: v for o in outcomes if (v := outcome_judge(o)) is not None}
+    bars = _BarsAfter.load(outcomes)
+    verdicts = {
+        o.pk: v
+        for o in outcomes
+        if (
+            v := outcome_judge(
+                o, bars_after=bars.after(o.consensus.session.symbol, o.consensus.session.as_of)
+            )
+        )
+        is not None
+    }
     if not verdicts:
         return 0
     now = timezone.now()
@@ -573,3 +584,34 @@ class _BarWindow:
             .order_by("date")
             .first()
         )
+
+
+@dataclass
+class _BarsAfter:
+    """The daily bars (date, open, close) of the outcomes' symbols from their earliest decision on."""
+
+    rows: dict[str, list[tuple[dt.date, Decimal, Decimal]]]
+
+    @classmethod
+    def load(cls, outcomes: list[Outcome]) -> _BarsAfter:
+        rows: dict[str, list[tuple[dt.date, Decimal, Decimal]]] = defaultdict(list)
+        if outcomes:
+            sessions = [o.consensus.session for o in outcomes]
+            for symbol, day, open_, close in (
+                Bar.objects.filter(
+                    instrument__symbol__in={s.symbol for s in sessions},
+                    timeframe=Timeframe.DAY,
+                    date__gt=min(s.as_of for s in sessions),
+                )
+                .order_by("date")
+                .values_list("instrument__symbol", "date", "open", "close")
+            ):
+                rows[symbol].append((day, open_, close))
+        return cls(rows)
+
+    def after(self, symbol: str, as_of: dt.date) -> list[tuple[dt.date, Decimal, Decimal]]:
+        rows = self.rows.get(symbol, [])
+        return rows[bisect.bisect_right(rows, (as_of, _MAX, _MAX)) :]
+
+
+_MAX = Decimal("Infinity")
