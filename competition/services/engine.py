@@ -23,26 +23,43 @@ import datetime as dt
 import logging
 import time
 import zlib
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 import numpy as np
+from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from debates.market.sources import AccountSource, MarketDataSource
-from debates.models import DebateConsensus, DebateStatus
-from debates.services import debate_session_claim, debate_session_create, debate_session_run
-from outcomes.brokers.base import BrokerRejectedError, DuplicateClientOrderIdError, OrderRequest
-from outcomes.brokers.simulated import SimulatedBroker, last_close
-from outcomes.models import IntentStatus, OrderIntent, OrderType, Outcome, OutcomeStatus, Side, TimeInForce
+from debates.models import DebateConsensus, DebateSession, DebateStatus
+from debates.services import debate_session_claim, debate_session_run
+from outcomes.brokers.base import BrokerError, OrderRequest
+from outcomes.brokers.simulated import last_close
+from outcomes.models import (
+    IntentStatus,
+    OrderIntent,
+    OrderType,
+    Outcome,
+    OutcomeStatus,
+    SessionAccount,
+    Side,
+    TimeInForce,
+    TradingAccount,
+)
 from outcomes.services import (
     decision_trade_open,
     order_intent_claim,
     order_intent_submit,
     order_submission_deferred,
-    outcome_settle,
-    session_account_attach,
+)
+from outcomes.services.batches import (
+    outcomes_settle_many,
+    simulated_intents_submit,
+    simulated_orders_find_or_place,
 )
 
 from ..calendar import is_rebalance_day, trading_days
@@ -88,82 +105,77 @@ class _Stepper:
     run: CompetitionRun
     market: MarketDataSource
 
-    def _debate(
-        self,
-        entry: CompetitionEntry,
-        symbol: str,
-        day: dt.date,
-        accounts: AccountSource | None,
-        decision: CompetitionDecision | None,
-    ) -> CompetitionDecision | None:
-        """Debate ``symbol`` as of ``day`` for the entry, once: an existing decision (a retried day) is
-        reused. Returns the decision row when its action changed and needs saving."""
-        assert entry.trader is not None and entry.account is not None  # noqa: S101 - a trader entry
-        if decision is None:
-            with transaction.atomic():
-                session = debate_session_create(
-                    symbol=symbol, as_of=day, panel=entry.trader.panel, enqueue=False
-                )
-                session_account_attach(session=session, account=entry.account)
-                decision = CompetitionDecision.objects.create(
-                    entry=entry, symbol=symbol, date=day, session=session
-                )
-        assert decision.session is not None  # noqa: S101 - trader decisions always have a debate
-        session = decision.session
-        if session.status in (DebateStatus.QUEUED, DebateStatus.RUNNING):
-            if not debate_session_claim(session_id=session.pk):
-                logger.warning(
-                    "run %s: debate %s is held by another worker; no trade", self.run.pk, session.pk
-                )
-                return None
-            session = debate_session_run(session_id=session.pk, market=self.market, accounts=accounts)
-            entry.decisions += 1
-            entry.cost_usd += session.total_cost_usd
-        if session.status != DebateStatus.COMPLETED:
-            return None
-        consensus_id, action, size, outcome_id = (
-            DebateConsensus.objects.filter(session=session)
-            .values_list("id", "action", "size", "outcome")
-            .get()
-        )
-        if outcome_id is None:  # the signal receiver did not open the trade (it logs why): try again
-            decision_trade_open(consensus_id=consensus_id)
-        if decision.action == action:
-            return None
-        decision.action, decision.size = action, size
-        return decision
-
     def _trader_day(
         self, entry: CompetitionEntry, day: dt.date, symbols: list[str], accounts: AccountSource | None
     ) -> None:
-        """All of the day's debates first (intents sized on the book as it was at the close), then the
-        submissions: none of the day's orders can move the book its later decisions are sized on."""
-        existing = {
-            d.symbol: d
-            for d in CompetitionDecision.objects.filter(entry=entry, date=day).select_related("session")
-        }
-        changed = []
-        with order_submission_deferred():
-            for symbol in symbols:
-                row = self._debate(entry, symbol, day, accounts, existing.get(symbol))
-                if row is not None:
-                    changed.append(row)
-        CompetitionDecision.objects.bulk_update(changed, ["action", "size"])
-        self._submit_approved(entry, day)
+        """One trader's day (paper ticks): see :meth:`_traders_day`."""
+        self._traders_day([(entry, accounts)], day, symbols)
 
-    def _submit_approved(self, entry: CompetitionEntry, day: dt.date) -> None:
-        """Submit the day's approved intents in decision order, then wait for any a worker took."""
+    def _traders_day(
+        self, seats: list[tuple[CompetitionEntry, AccountSource | None]], day: dt.date, symbols: list[str]
+    ) -> None:
+        """Every seat's debates of the day first (intents sized on the books as they were at the close),
+        then the submissions: none of the day's orders can move a book its later decisions are sized on.
+
+        The day's missing decisions (with their sessions and account links) are created in one
+        transaction, and their outcomes read back in one query; an existing decision (a retried
+        day) reuses its debate.
+        """
+        by_entry = {entry.pk: (entry, accounts) for entry, accounts in seats}
+        decisions = {
+            (d.entry_id, d.symbol): d
+            for d in CompetitionDecision.objects.filter(entry_id__in=list(by_entry), date=day).select_related(
+                "session"
+            )
+        }
+        missing = [(e, s) for e, _a in seats for s in symbols if (e.pk, s) not in decisions]
+        created = _decisions_create(missing, day) if missing else []
+        decisions.update(((d.entry_id, d.symbol), d) for d in created)
+        fresh = {d.session_id for d in created}
+        ordered = [decisions[(e.pk, s)] for e, _a in seats for s in symbols]
+        with order_submission_deferred():
+            for decision in ordered:
+                entry, accounts = by_entry[decision.entry_id]
+                self._debate(entry, decision, accounts, claimed=decision.session_id in fresh)
+        changed, approved = _decisions_record_actions(ordered)
+        CompetitionDecision.objects.bulk_update(changed, ["action", "size"])
+        for entry, _a in seats:
+            self._submit_approved(entry, day, approved.get(entry.pk, []))
+
+    def _debate(
+        self,
+        entry: CompetitionEntry,
+        decision: CompetitionDecision,
+        accounts: AccountSource | None,
+        *,
+        claimed: bool,
+    ) -> None:
+        """Run the decision's debate unless it already ran (a retried day). ``claimed``: its session
+        was created claimed by this worker (:func:`_decisions_create`); any other queued or running
+        one (left by an earlier attempt at the day) is claimed first."""
+        session = decision.session
+        assert session is not None  # noqa: S101 - trader decisions always have a debate
+        if session.status not in (DebateStatus.QUEUED, DebateStatus.RUNNING):
+            return
+        if not claimed and not debate_session_claim(session_id=session.pk):
+            logger.warning("run %s: debate %s is held by another worker; no trade", self.run.pk, session.pk)
+            return
+        decision.session = debate_session_run(session_id=session.pk, market=self.market, accounts=accounts)
+        entry.decisions += 1
+        entry.cost_usd += decision.session.total_cost_usd
+
+    def _submit_approved(self, entry: CompetitionEntry, day: dt.date, approved: list[int]) -> None:
+        """Submit the day's approved intents in decision order, then wait for any a worker took.
+
+        ``approved``: the approved intents of the day's decisions, as read after the debates (a
+        broker on the network gets every approved intent of the day, one by one)."""
         intents = OrderIntent.objects.filter(account=entry.account, as_of=day)
         for intent_id in (
             intents.filter(status=IntentStatus.APPROVED).order_by("id").values_list("pk", flat=True)
         ):
             if order_intent_claim(intent_id=intent_id):
                 order_intent_submit(intent_id=intent_id)
-        waited = time.monotonic() + SUBMISSION_WAIT_S
-        while intents.filter(status__in=[IntentStatus.APPROVED, IntentStatus.SUBMITTING]).exists():
-            if time.monotonic() > waited:
-                raise RuntimeError(f"Intents of {entry.label} on {day} are still being submitted elsewhere.")
-            time.sleep(0.1)
+        _wait_for_submissions(intents, f"{entry.label} on {day}")
 
     def _buy_and_hold(self, entry: CompetitionEntry, book: Book, day: dt.date, symbols: list[str]) -> None:
         """Equal weight in every symbol at the first open, held to the end."""
@@ -171,14 +183,17 @@ class _Stepper:
         equity = book.equity(lambda s: self._close(s, day))
         slip = 1 + entry.account.slippage_bps / BPS
         share = equity * BUY_AND_HOLD_INVESTED / len(self.run.symbols)
+        plan = []
         for symbol in symbols:
             close = self._close(symbol, day)
             quantity = (share / (close * slip)).to_integral_value(ROUND_DOWN) if close else ZERO
-            self._baseline_order(entry, symbol, day, Side.BUY, quantity, size=1.0)
+            plan.append(_BaselineMove(symbol, Side.BUY, quantity, 1.0))
+        self._baseline_day(entry, day, plan)
 
     def _random_day(self, entry: CompetitionEntry, book: Book, day: dt.date, symbols: list[str]) -> None:
         """For each symbol, buy, sell or hold at random with a random size (seeded by run, day, symbol)."""
         equity = book.equity(lambda s: self._close(s, day))
+        plan = []
         for symbol in symbols:
             rng = np.random.Generator(
                 np.random.PCG64([self.run.seed, day.toordinal(), zlib.crc32(symbol.encode())])
@@ -187,50 +202,154 @@ class _Stepper:
             size = float(rng.random())
             close = self._close(symbol, day)
             if action == "hold" or not close:
-                self._baseline_decision(entry, symbol, day, "hold", 0.0)
+                plan.append(_BaselineMove(symbol, "hold", ZERO, 0.0))
                 continue
             notional = equity * RANDOM_SIZING_FRACTION * Decimal(str(round(size, 6)))
             quantity = (notional / close).to_integral_value(ROUND_DOWN)
             if action == "sell":
                 quantity = min(quantity, book.quantity(symbol).to_integral_value(ROUND_DOWN))
-            self._baseline_order(entry, symbol, day, action, quantity, size=size)
+            plan.append(_BaselineMove(symbol, action, quantity, size))
+        self._baseline_day(entry, day, plan)
 
     def _close(self, symbol: str, day: dt.date) -> Decimal | None:
         return last_close(symbol, day)
 
-    def _baseline_decision(
-        self, entry: CompetitionEntry, symbol: str, day: dt.date, action: str, size: float
-    ) -> None:
-        _row, created = CompetitionDecision.objects.get_or_create(
-            entry=entry, symbol=symbol, date=day, defaults={"action": action, "size": size}
-        )
-        if created:
-            entry.decisions += 1
-
-    def _baseline_order(
-        self, entry: CompetitionEntry, symbol: str, day: dt.date, side: str, quantity: Decimal, *, size: float
-    ) -> None:
-        self._baseline_decision(entry, symbol, day, side, size)
-        if quantity <= 0:
-            return
+    def _baseline_day(self, entry: CompetitionEntry, day: dt.date, plan: list[_BaselineMove]) -> None:
+        """A baseline's decision rows for the day (once) and its orders, straight to the simulated
+        broker in one batch; an order placed by an earlier attempt at the day is found, not placed."""
         assert entry.account is not None  # noqa: S101 - every entry has an account
-        request = OrderRequest(
-            client_order_id=f"cmp-{entry.pk}-{symbol}-{day:%Y%m%d}",
-            symbol=symbol,
-            side=side,
-            quantity=quantity,
-            order_type=OrderType.MARKET,
-            limit_price=None,
-            time_in_force=TimeInForce.DAY,
-            as_of=day,
-            metadata={"competition_run": self.run.pk, "entry": entry.pk},
+        done = set(CompetitionDecision.objects.filter(entry=entry, date=day).values_list("symbol", flat=True))
+        rows = CompetitionDecision.objects.bulk_create(
+            CompetitionDecision(entry=entry, symbol=m.symbol, date=day, action=m.action, size=m.size)
+            for m in plan
+            if m.symbol not in done
         )
-        try:
-            SimulatedBroker(entry.account).submit(request)
-        except DuplicateClientOrderIdError:
-            pass  # placed by an earlier attempt at this day
-        except BrokerRejectedError as exc:
-            logger.info("run %s %s: %s %s refused: %s", self.run.pk, entry.label, side, symbol, exc.message)
+        entry.decisions += len(rows)
+        moves = [m for m in plan if m.action != "hold" and m.quantity > 0]
+        requests = [
+            OrderRequest(
+                client_order_id=f"cmp-{entry.pk}-{m.symbol}-{day:%Y%m%d}",
+                symbol=m.symbol,
+                side=m.action,
+                quantity=m.quantity,
+                order_type=OrderType.MARKET,
+                limit_price=None,
+                time_in_force=TimeInForce.DAY,
+                as_of=day,
+                metadata={"competition_run": self.run.pk, "entry": entry.pk},
+            )
+            for m in moves
+        ]
+        if not requests:
+            return
+        with transaction.atomic():
+            account = TradingAccount.objects.select_for_update().get(pk=entry.account.pk)
+            answers = simulated_orders_find_or_place(account=account, requests=requests)
+        for move, answer in zip(moves, answers, strict=True):
+            if isinstance(answer, BrokerError):
+                logger.info(
+                    "run %s %s: %s %s refused: %s",
+                    self.run.pk,
+                    entry.label,
+                    move.action,
+                    move.symbol,
+                    answer.message,
+                )
+
+
+@dataclass(frozen=True)
+class _BaselineMove:
+    symbol: str
+    action: str  # buy, sell or hold
+    quantity: Decimal
+    size: float
+
+
+def _wait_for_submissions(intents: QuerySet[OrderIntent], what: str) -> None:
+    """Wait for intents another worker is submitting (one left approved is picked up by recovery)."""
+    waited = time.monotonic() + SUBMISSION_WAIT_S
+    while intents.filter(status__in=[IntentStatus.APPROVED, IntentStatus.SUBMITTING]).exists():
+        if time.monotonic() > waited:
+            raise RuntimeError(f"Intents of {what} are still being submitted elsewhere.")
+        time.sleep(0.1)
+
+
+@transaction.atomic
+def _decisions_create(pairs: list[tuple[CompetitionEntry, str]], day: dt.date) -> list[CompetitionDecision]:
+    """A decision row per (trader entry, symbol) for ``day``, each with its debate session - created
+    already claimed by this worker - attached to the entry's account; one transaction, three inserts.
+
+    What ``debate_session_create`` + ``debate_session_claim`` + ``session_account_attach`` do one by
+    one, in bulk: the sessions are never enqueued (the engine runs them itself), so nobody else can
+    claim them in between, and the claim is the state they are created in (running, attempt 1, a
+    lease that ``debate_session_run`` extends to cover its deadline). The symbols are the run's,
+    validated when the run was created, and each has a bar on ``day`` (the engine asks the market).
+    """
+    now = timezone.now()
+    lease = now + dt.timedelta(seconds=settings.ARENA_DEBATE_LEASE_SECONDS)
+    sessions = []
+    for entry, symbol in pairs:
+        assert entry.trader is not None and entry.account_id is not None  # noqa: S101 - a trader entry
+        session = DebateSession(
+            symbol=symbol,
+            as_of=day,
+            panel=entry.trader.panel,
+            status=DebateStatus.RUNNING,
+            started_at=now,
+            lease_expires_at=lease,
+            attempts=1,
+        )
+        # Fields only: the foreign keys are known rows, and each check would cost a query.
+        session.full_clean(
+            exclude=["panel", "requested_by"], validate_unique=False, validate_constraints=False
+        )
+        sessions.append(session)
+    DebateSession.objects.bulk_create(sessions)
+    SessionAccount.objects.bulk_create(
+        SessionAccount(session=session, account=entry.account)
+        for session, (entry, _s) in zip(sessions, pairs, strict=True)
+    )
+    decisions = CompetitionDecision.objects.bulk_create(
+        CompetitionDecision(entry=entry, symbol=symbol, date=day, session=session)
+        for session, (entry, symbol) in zip(sessions, pairs, strict=True)
+    )
+    return decisions
+
+
+def _decisions_record_actions(
+    decisions: list[CompetitionDecision],
+) -> tuple[list[CompetitionDecision], dict[int, list[int]]]:
+    """Copy each completed debate's decision (action, size) onto its row - one query for the day - and
+    open the trade of any whose ``consensus_created`` receiver did not (it logged why).
+
+    Returns the rows that changed, and per entry the ids of its approved intents in decision order.
+    """
+    by_session = {d.session_id: d for d in decisions if d.session is not None}
+    rows = (
+        DebateConsensus.objects.filter(session_id__in=list(by_session))
+        .order_by("id")
+        .values_list(
+            "session_id", "id", "action", "size", "outcome", "outcome__intent", "outcome__intent__status"
+        )
+    )
+    changed = []
+    approved: dict[int, list[int]] = defaultdict(list)
+    for session_id, consensus_id, action, size, outcome_id, intent_id, intent_status in rows:
+        decision = by_session[session_id]
+        if decision.session is None or decision.session.status != DebateStatus.COMPLETED:
+            continue
+        if outcome_id is None:
+            outcome = decision_trade_open(consensus_id=consensus_id)
+            intent_id = outcome.intent_id
+            intent_status = outcome.intent.status if outcome.intent is not None else None
+        if intent_id is not None and intent_status in (IntentStatus.APPROVED, IntentStatus.SUBMITTING):
+            approved[decision.entry_id].append(intent_id)
+        if decision.action != action:
+            decision.action, decision.size = action, size
+            changed.append(decision)
+    for ids in approved.values():
+        ids.sort()
+    return changed, approved
 
 
 class BacktestEngine(_Stepper):
@@ -255,6 +374,16 @@ class BacktestEngine(_Stepper):
 
     def _close(self, symbol: str, day: dt.date) -> Decimal | None:
         return self.market.close(symbol, day)
+
+    def _submit_approved(self, entry: CompetitionEntry, day: dt.date, approved: list[int]) -> None:
+        """The day's approved intents of the entry, in decision order, through the simulated broker in
+        one batch (a backtest account is always simulated); then wait for any another worker took."""
+        assert entry.account_id is not None  # noqa: S101 - every entry has an account
+        if not approved:
+            return
+        taken = simulated_intents_submit(account_id=entry.account_id, intent_ids=approved)
+        if len(taken) < len(approved):
+            _wait_for_submissions(OrderIntent.objects.filter(pk__in=approved), f"{entry.label} on {day}")
 
     def _participants(self) -> list[_Participant]:
         entries = list(
@@ -316,8 +445,7 @@ class BacktestEngine(_Stepper):
         pending = Outcome.objects.filter(
             account__competition_entry__run=self.run, status=OutcomeStatus.PENDING
         ).values_list("pk", flat=True)
-        for outcome_id in list(pending):
-            outcome_settle(outcome_id=outcome_id)
+        outcomes_settle_many(outcome_ids=list(pending))
 
     def _step(self, index: int, day: dt.date) -> None:
         by_account = {p.entry.account_id: p for p in self.participants if p.entry.account_id}
@@ -327,17 +455,20 @@ class BacktestEngine(_Stepper):
         EquityPoint.objects.bulk_create(
             [self._equity_point(p, day) for p in self.participants], ignore_conflicts=True
         )
-        for participant in self.participants:
-            if not is_rebalance_day(self.days, index, participant.frequency):
-                continue
+        deciding = [p for p in self.participants if is_rebalance_day(self.days, index, p.frequency)]
+        seats: list[tuple[CompetitionEntry, AccountSource | None]] = [
+            (p.entry, BookAccountSource(p.book, self.market.close, p.entry.label))
+            for p in deciding
+            if p.entry.kind == EntryKind.TRADER
+        ]
+        if seats:
+            self._traders_day(seats, day, symbols)
+        for participant in deciding:
             entry, book = participant.entry, participant.book
-            if entry.kind == EntryKind.TRADER:
-                accounts = BookAccountSource(book, self.market.close, entry.label)
-                self._trader_day(entry, day, symbols, accounts)
-            elif entry.kind == EntryKind.BUY_AND_HOLD:
+            if entry.kind == EntryKind.BUY_AND_HOLD:
                 if index == 0:
                     self._buy_and_hold(entry, book, day, symbols)
-            else:
+            elif entry.kind == EntryKind.RANDOM:
                 self._random_day(entry, book, day, symbols)
         for participant in self.participants:
             participant.entry.last_date = day

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -59,14 +60,25 @@ class UpdateSummary:
         )
 
 
-def outcome_judge(outcome: Outcome) -> Verdict | None:
-    """The verdict for a pending outcome, or None while it cannot be judged yet. Writes nothing."""
+def outcome_judge(
+    outcome: Outcome, *, bars_after: Sequence[tuple[dt.date, Decimal, Decimal]] | None = None
+) -> Verdict | None:
+    """The verdict for a pending outcome, or None while it cannot be judged yet. Writes nothing.
+
+    ``bars_after``: the symbol's daily bars after the decision's date as (date, open, close),
+    ascending, when the caller has read them already (a batch); otherwise they are queried.
+    """
     session = outcome.consensus.session
-    bars = list(
-        Bar.objects.filter(instrument__symbol=session.symbol, timeframe=Timeframe.DAY, date__gt=session.as_of)
-        .order_by("date")
-        .values_list("date", "open", "close")[: outcome.horizon_bars]
-    )
+    if bars_after is None:
+        bars = list(
+            Bar.objects.filter(
+                instrument__symbol=session.symbol, timeframe=Timeframe.DAY, date__gt=session.as_of
+            )
+            .order_by("date")
+            .values_list("date", "open", "close")[: outcome.horizon_bars]
+        )
+    else:
+        bars = list(bars_after[: outcome.horizon_bars])
     if len(bars) < outcome.horizon_bars:
         return None
     horizon_date, mark, entry = bars[-1][0], bars[-1][2], bars[0][1]

@@ -180,6 +180,38 @@ def test_stepping_a_day_again_debates_and_trades_nothing_twice(traders, run_back
     assert (DebateSession.objects.count(), OrderIntent.objects.count(), SimFill.objects.count()) == counts
 
 
+def test_a_day_whose_worker_died_after_creating_its_debates_is_debated_once_when_resumed(traders):
+    from competition.services.engine import _decisions_create
+    from competition.services.runs import competition_run_create
+
+    run = competition_run_create(
+        traders=["steady", "bold"], symbols=["ACME", "BOLT"], start=START, end=END, seed=7, enqueue=False
+    )
+    competition_run_claim(run_id=run.pk)
+    run.refresh_from_db()
+    engine = BacktestEngine(run)
+    day = engine.days[0]
+    seats = [p.entry for p in engine.participants if p.entry.kind == EntryKind.TRADER]
+    # The dead worker created (and claimed) the day's debates, then died before running any.
+    created = _decisions_create([(e, s) for e in seats for s in ["ACME", "BOLT"]], day)
+    assert DebateSession.objects.filter(status="running").count() == len(created) == 4
+
+    resumed = BacktestEngine(run)
+    resumed._step(0, day)  # their leases still hold: a live worker may be running them
+    assert DebateSession.objects.filter(status="running").count() == 4
+    assert not OrderIntent.objects.exists()
+
+    DebateSession.objects.update(lease_expires_at=F("started_at"))  # the leases ran out
+    resumed._step(0, day)
+
+    assert DebateSession.objects.count() == 4  # no second debate for any (entry, symbol, day)
+    assert set(DebateSession.objects.values_list("status", flat=True)) == {"completed"}
+    assert set(DebateSession.objects.values_list("attempts", flat=True)) == {2}
+    decisions = CompetitionDecision.objects.filter(entry__in=seats, date=day)
+    assert decisions.count() == 4 and not decisions.filter(action="").exists()
+    assert OrderIntent.objects.count() == OrderIntent.objects.values("consensus").distinct().count()
+
+
 def test_cancel_stops_a_running_backtest_before_its_next_day(traders):
     from competition.services.runs import competition_run_create
 
