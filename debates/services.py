@@ -139,7 +139,6 @@ class DebateSessionRequest:
     panel: Panel
 
 
-@transaction.atomic(savepoint=False)
 def debate_sessions_create(
     *,
     requests: Sequence[DebateSessionRequest],
@@ -159,8 +158,11 @@ def debate_sessions_create(
     Validation is ``debate_session_create``'s: a known symbol with a daily bar on or before the
     date, a saved panel. With ``market`` (the source the debates will read, e.g. a backtest's bars
     in memory) the bars are checked there, at no query; without it, in one query for the batch.
-    Raises InvalidInputError naming the field (nothing is written). Without savepoint: inside a
-    caller's transaction (the engine's) an error rolls that whole transaction back.
+    Raises InvalidInputError naming the field, before anything is written.
+
+    Reads, then one bulk INSERT (atomic on its own, as in ``debate_session_create``): no
+    transaction or savepoint of ours around it, which would cost two more statements per call
+    inside the caller's transaction (the engine creates the day's decisions in one).
     """
     requests = [dataclasses.replace(r, symbol=r.symbol.strip().upper()) for r in requests]
     if not requests:
