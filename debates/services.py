@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import F, Min, Q, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -38,7 +38,14 @@ from debates.coordinator import (
     RoundOutcome,
 )
 from debates.ledger import cost_summary
-from debates.market.sources import AccountSource, MarketDataSource, account_source_for, get_source
+from debates.market.sources import (
+    AccountSource,
+    MarketDataSource,
+    NoDataError,
+    UnknownSymbolError,
+    account_source_for,
+    get_source,
+)
 from debates.models import (
     Bar,
     DebateConsensus,
@@ -121,6 +128,97 @@ def debate_session_create(
             lambda: async_task("debates.tasks.debate_run", session_id, task_name=f"debate-{session_id}")
         )
     return session
+
+
+@dataclass(frozen=True)
+class DebateSessionRequest:
+    """One debate of a batch (:func:`debate_sessions_create`): what ``debate_session_create`` takes."""
+
+    symbol: str
+    as_of: dt.date
+    panel: Panel
+
+
+def debate_sessions_create(
+    *,
+    requests: Sequence[DebateSessionRequest],
+    claimed_by_lease: dt.timedelta | None = None,
+    market: MarketDataSource | None = None,
+) -> list[DebateSession]:
+    """Validate and store many sessions in one INSERT, already claimed by the caller; never enqueued.
+
+    For a caller that owns a batch of debates and runs them itself (a backtest day creates all of
+    its debates together, then runs them one after the other): what ``debate_session_create(...,
+    enqueue=False)`` + ``debate_session_claim`` do per debate, in one statement. Each session is
+    created in the state the claim would leave it in - running, attempt 1, a lease of
+    ``claimed_by_lease`` (the debate lease setting by default) that ``debate_session_run`` extends
+    to cover its deadline - and no task is enqueued, so no other worker can take it before that
+    lease expires (then ``debate_session_claim`` may, as for any dead worker's session).
+
+    Validation is ``debate_session_create``'s: a known symbol with a daily bar on or before the
+    date, a saved panel. With ``market`` (the source the debates will read, e.g. a backtest's bars
+    in memory) the bars are checked there, at no query; without it, in one query for the batch.
+    Raises InvalidInputError naming the field, before anything is written.
+
+    Reads, then one bulk INSERT (atomic on its own, as in ``debate_session_create``): no
+    transaction or savepoint of ours around it, which would cost two more statements per call
+    inside the caller's transaction (the engine creates the day's decisions in one).
+    """
+    requests = [dataclasses.replace(r, symbol=r.symbol.strip().upper()) for r in requests]
+    if not requests:
+        return []
+    for request in requests:
+        if not isinstance(request.panel, Panel) or request.panel.pk is None:
+            raise InvalidInputError.for_field("panel", f"Not a saved panel: {request.panel!r}.")
+    if market is not None:
+        _bars_check_in(market, requests)
+    else:
+        _bars_check(requests)
+    now = timezone.now()
+    lease = now + (claimed_by_lease or dt.timedelta(seconds=settings.ARENA_DEBATE_LEASE_SECONDS))
+    sessions = []
+    for request in requests:
+        session = DebateSession(
+            symbol=request.symbol,
+            as_of=request.as_of,
+            panel=request.panel,
+            status=DebateStatus.RUNNING,
+            started_at=now,
+            lease_expires_at=lease,
+            attempts=1,
+        )
+        # Fields only, as in debate_session_create: the panel is a loaded row, the checks the database's.
+        session.full_clean(
+            exclude=["panel", "requested_by"], validate_unique=False, validate_constraints=False
+        )
+        sessions.append(session)
+    return DebateSession.objects.bulk_create(sessions)
+
+
+def _bars_check_in(market: MarketDataSource, requests: Sequence[DebateSessionRequest]) -> None:
+    """Each request's symbol has a bar on or before its date in ``market`` (``quote`` raises if not)."""
+    for request in requests:
+        try:
+            market.quote(request.symbol, as_of=request.as_of)
+        except UnknownSymbolError as exc:
+            raise InvalidInputError.for_field("symbol", f"Unknown symbol {request.symbol!r}.") from exc
+        except NoDataError as exc:
+            raise InvalidInputError.for_field("as_of", exc.message) from exc
+
+
+def _bars_check(requests: Sequence[DebateSessionRequest]) -> None:
+    """``_debate_date`` for a batch: each symbol's first daily bar in one query (more to word an error)."""
+    symbols = {r.symbol for r in requests}
+    first = dict(
+        Bar.objects.filter(instrument__symbol__in=symbols, timeframe=Timeframe.DAY)
+        .values("instrument__symbol")
+        .annotate(first=Min("date"))
+        .values_list("instrument__symbol", "first")
+    )
+    for request in requests:
+        if request.symbol in first and first[request.symbol] <= request.as_of:
+            continue
+        _debate_date(request.symbol, request.as_of)  # raises the error naming the field
 
 
 def debate_session_claim(*, session_id: int, lease: dt.timedelta | None = None) -> bool:

@@ -29,14 +29,17 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from debates.market.sources import AccountSource, MarketDataSource
-from debates.models import DebateConsensus, DebateSession, DebateStatus
-from debates.services import debate_session_claim, debate_session_run
+from debates.models import DebateConsensus, DebateStatus
+from debates.services import (
+    DebateSessionRequest,
+    debate_session_claim,
+    debate_session_run,
+    debate_sessions_create,
+)
 from outcomes.brokers.base import BrokerError, OrderRequest
 from outcomes.brokers.simulated import last_close
 from outcomes.models import (
@@ -45,7 +48,6 @@ from outcomes.models import (
     OrderType,
     Outcome,
     OutcomeStatus,
-    SessionAccount,
     Side,
     TimeInForce,
     TradingAccount,
@@ -55,6 +57,7 @@ from outcomes.services import (
     order_intent_claim,
     order_intent_submit,
     order_submission_deferred,
+    session_accounts_attach,
 )
 from outcomes.services.batches import (
     outcomes_settle_many,
@@ -129,7 +132,7 @@ class _Stepper:
             )
         }
         missing = [(e, s) for e, _a in seats for s in symbols if (e.pk, s) not in decisions]
-        created = _decisions_create(missing, day) if missing else []
+        created = _decisions_create(missing, day, self._bars_market()) if missing else []
         decisions.update(((d.entry_id, d.symbol), d) for d in created)
         fresh = {d.session_id for d in created}
         ordered = [decisions[(e.pk, s)] for e, _a in seats for s in symbols]
@@ -141,6 +144,10 @@ class _Stepper:
         CompetitionDecision.objects.bulk_update(changed, ["action", "size"])
         for entry, _a in seats:
             self._submit_approved(entry, day, approved.get(entry.pk, []))
+
+    def _bars_market(self) -> MarketDataSource | None:
+        """Where the day's new debates' bars are checked: None, the bars table (one query)."""
+        return None
 
     def _debate(
         self,
@@ -275,45 +282,27 @@ def _wait_for_submissions(intents: QuerySet[OrderIntent], what: str) -> None:
 
 
 @transaction.atomic
-def _decisions_create(pairs: list[tuple[CompetitionEntry, str]], day: dt.date) -> list[CompetitionDecision]:
+def _decisions_create(
+    pairs: list[tuple[CompetitionEntry, str]], day: dt.date, market: MarketDataSource | None = None
+) -> list[CompetitionDecision]:
     """A decision row per (trader entry, symbol) for ``day``, each with its debate session - created
     already claimed by this worker - attached to the entry's account; one transaction, three inserts.
 
-    What ``debate_session_create`` + ``debate_session_claim`` + ``session_account_attach`` do one by
-    one, in bulk: the sessions are never enqueued (the engine runs them itself), so nobody else can
-    claim them in between, and the claim is the state they are created in (running, attempt 1, a
-    lease that ``debate_session_run`` extends to cover its deadline). The symbols are the run's,
-    validated when the run was created, and each has a bar on ``day`` (the engine asks the market).
+    The sessions come from ``debate_sessions_create`` (claimed, never enqueued: the engine runs them
+    itself, so nobody else can claim them in between; their bars checked in ``market`` when given,
+    else in the bars table) and their accounts from ``session_accounts_attach``.
     """
-    now = timezone.now()
-    lease = now + dt.timedelta(seconds=settings.ARENA_DEBATE_LEASE_SECONDS)
-    sessions = []
+    requests, accounts = [], []
     for entry, symbol in pairs:
-        assert entry.trader is not None and entry.account_id is not None  # noqa: S101 - a trader entry
-        session = DebateSession(
-            symbol=symbol,
-            as_of=day,
-            panel=entry.trader.panel,
-            status=DebateStatus.RUNNING,
-            started_at=now,
-            lease_expires_at=lease,
-            attempts=1,
-        )
-        # Fields only: the foreign keys are known rows, and each check would cost a query.
-        session.full_clean(
-            exclude=["panel", "requested_by"], validate_unique=False, validate_constraints=False
-        )
-        sessions.append(session)
-    DebateSession.objects.bulk_create(sessions)
-    SessionAccount.objects.bulk_create(
-        SessionAccount(session=session, account=entry.account)
-        for session, (entry, _s) in zip(sessions, pairs, strict=True)
-    )
-    decisions = CompetitionDecision.objects.bulk_create(
+        assert entry.trader is not None and entry.account is not None  # noqa: S101 - a trader entry
+        requests.append(DebateSessionRequest(symbol=symbol, as_of=day, panel=entry.trader.panel))
+        accounts.append(entry.account)
+    sessions = debate_sessions_create(requests=requests, market=market)
+    session_accounts_attach(links=list(zip(sessions, accounts, strict=True)))
+    return CompetitionDecision.objects.bulk_create(
         CompetitionDecision(entry=entry, symbol=symbol, date=day, session=session)
         for session, (entry, symbol) in zip(sessions, pairs, strict=True)
     )
-    return decisions
 
 
 def _decisions_record_actions(
@@ -374,6 +363,10 @@ class BacktestEngine(_Stepper):
 
     def _close(self, symbol: str, day: dt.date) -> Decimal | None:
         return self.market.close(symbol, day)
+
+    def _bars_market(self) -> MarketDataSource | None:
+        """The run's bars in memory, which the debates read: checking them there costs no query."""
+        return self.market
 
     def _submit_approved(self, entry: CompetitionEntry, day: dt.date, approved: list[int]) -> None:
         """The day's approved intents of the entry, in decision order, through the simulated broker in

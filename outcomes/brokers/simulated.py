@@ -18,6 +18,7 @@ account's cash) are the broker's side; our view of them lives in BrokerOrder and
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from django.db import IntegrityError, transaction
@@ -53,8 +54,74 @@ ZERO = Decimal(0)
 BPS = Decimal(10_000)
 
 
-def _price(value: Decimal) -> Decimal:
+def price_round(value: Decimal) -> Decimal:
+    """A price or amount as the broker records it: 4 decimals, banker's rounding."""
     return value.quantize(PRICE_Q, rounding=ROUND_HALF_EVEN)
+
+
+def match_price(account: TradingAccount, order: SimOrder, bar: Bar) -> Decimal | None:
+    """The price ``order`` fills at on ``bar``, slippage included, or None when the bar does not
+    reach its limit: a market order at the open; a limit order at the open if the bar gaps through
+    its limit, else at the limit, slipped but never past it.
+
+    Public so that a batch placing many orders in memory (outcomes.services.batches) matches them
+    exactly as this broker does."""
+    slip = account.slippage_bps / BPS
+    buy = order.side == Side.BUY
+    if order.order_type == OrderType.MARKET:
+        return price_round(bar.open * (1 + slip if buy else 1 - slip))
+    limit = order.limit_price
+    assert limit is not None  # noqa: S101 - a limit order always has one (validated on submit)
+    if buy and bar.low <= limit:
+        return min(price_round(min(bar.open, limit) * (1 + slip)), limit)
+    if not buy and bar.high >= limit:
+        return max(price_round(max(bar.open, limit) * (1 - slip)), limit)
+    return None
+
+
+@dataclass(frozen=True)
+class FillTerms:
+    """One fill of an order on a bar, as :func:`fill_terms` works it out."""
+
+    quantity: Decimal  # zero or less: nothing fills
+    commission: Decimal
+    cash_short: bool  # the cash cut a buy short ("insufficient cash at the fill")
+
+
+def fill_terms(
+    account: TradingAccount, order: SimOrder, bar: Bar, price: Decimal, *, cash: Decimal
+) -> FillTerms:
+    """How much of ``order`` fills on ``bar`` at ``price``, and its commission: what is left of the
+    order, capped at ``max_bar_participation`` of the bar's volume and, for a buy, at what ``cash``
+    pays for (commission included); ``commission_per_order`` on the first fill plus
+    ``commission_bps`` of each fill.
+
+    Public, with :func:`fill_record`, so that the batch in outcomes.services.batches (which keeps
+    the cash in memory) fills exactly as this broker does."""
+    quantity = order.quantity - order.filled_qty
+    if account.max_bar_participation is not None:
+        cap = (Decimal(bar.volume) * account.max_bar_participation).to_integral_value(ROUND_DOWN)
+        quantity = min(quantity, cap)
+    fixed = account.commission_per_order if order.filled_qty == 0 else ZERO
+    rate = account.commission_bps / BPS
+    cash_short = False
+    if order.side == Side.BUY:
+        affordable = ((cash - fixed) / (price * (1 + rate))).to_integral_value(ROUND_DOWN)
+        if affordable < quantity:
+            quantity, cash_short = max(affordable, ZERO), True
+    return FillTerms(quantity, price_round(fixed + quantity * price * rate), cash_short)
+
+
+def fill_record(order: SimOrder, quantity: Decimal, price: Decimal) -> None:
+    """Move the order's filled quantity, average fill price and status by one fill (in memory)."""
+    order.filled_avg_price = price_round(
+        ((order.filled_avg_price or ZERO) * order.filled_qty + quantity * price)
+        / (order.filled_qty + quantity)
+    )
+    order.filled_qty += quantity
+    order.status = (
+        BrokerOrderStatus.FILLED if order.filled_qty >= order.quantity else BrokerOrderStatus.PARTIALLY_FILLED
+    )
 
 
 def moved_average(old: Decimal, average: Decimal, delta: Decimal, price: Decimal) -> Decimal:
@@ -85,7 +152,7 @@ def book_as_of(account: TradingAccount, as_of: dt.date) -> tuple[Decimal, dict[s
         cash -= delta * price + commission
         old, average = held.get(symbol, (ZERO, ZERO))
         held[symbol] = (old + delta, moved_average(old, average, delta, price))
-    return cash, {s: (q, _price(a)) for s, (q, a) in held.items() if q != 0}
+    return cash, {s: (q, price_round(a)) for s, (q, a) in held.items() if q != 0}
 
 
 def last_close(symbol: str, as_of: dt.date | None) -> Decimal | None:
@@ -132,7 +199,7 @@ class SimulatedBroker:
             ).exists():
                 raise DuplicateClientOrderIdError("client_order_id must be unique") from None
             raise
-        return _state(order)
+        return order_state(order)
 
     def get_by_client_order_id(self, client_order_id: str) -> BrokerOrderState | None:
         with transaction.atomic():
@@ -141,14 +208,14 @@ class SimulatedBroker:
             if order is None:
                 return None
             self._advance(account, order)
-        return _state(order)
+        return order_state(order)
 
     def get_order(self, broker_order_id: str) -> BrokerOrderState:
         with transaction.atomic():
             account = self._lock()
             order = self._order(account, broker_order_id)
             self._advance(account, order)
-        return _state(order)
+        return order_state(order)
 
     def cancel(self, broker_order_id: str) -> BrokerOrderState:
         """Cancel what has not filled yet (bars already out are matched first); closed orders stay."""
@@ -160,7 +227,7 @@ class SimulatedBroker:
                 order.status = BrokerOrderStatus.CANCELLED
                 order.status_reason = "cancelled on request"
                 order.save(update_fields=["status", "status_reason", "updated_at"])
-        return _state(order)
+        return order_state(order)
 
     def list_fills(self, order: BrokerOrderState) -> list[BrokerFill]:
         return [
@@ -288,7 +355,7 @@ class SimulatedBroker:
                     symbol=position.symbol,
                     quantity=position.quantity,
                     average_price=position.average_price,
-                    market_value=_price(position.quantity * mark),
+                    market_value=price_round(position.quantity * mark),
                 )
             )
         return result
@@ -312,7 +379,7 @@ class SimulatedBroker:
         for bar in bars.iterator():
             seen = True
             order.last_bar_date = bar.date
-            price = self._match_price(account, order, bar)
+            price = match_price(account, order, bar)
             if price is not None:
                 self._fill(account, order, bar, price)
             if order.status in OPEN_ORDER_STATUSES and order.time_in_force == TimeInForce.DAY:
@@ -323,36 +390,13 @@ class SimulatedBroker:
         if seen:
             order.save()
 
-    @staticmethod
-    def _match_price(account: TradingAccount, order: SimOrder, bar: Bar) -> Decimal | None:
-        slip = account.slippage_bps / BPS
-        buy = order.side == Side.BUY
-        if order.order_type == OrderType.MARKET:
-            return _price(bar.open * (1 + slip if buy else 1 - slip))
-        limit = order.limit_price
-        assert limit is not None  # noqa: S101 - a limit order always has one (validated on submit)
-        if buy and bar.low <= limit:
-            return min(_price(min(bar.open, limit) * (1 + slip)), limit)
-        if not buy and bar.high >= limit:
-            return max(_price(max(bar.open, limit) * (1 - slip)), limit)
-        return None
-
     def _fill(self, account: TradingAccount, order: SimOrder, bar: Bar, price: Decimal) -> None:
-        quantity = order.quantity - order.filled_qty
-        if account.max_bar_participation is not None:
-            cap = (Decimal(bar.volume) * account.max_bar_participation).to_integral_value(ROUND_DOWN)
-            quantity = min(quantity, cap)
-        first = order.filled_qty == 0
-        fixed = account.commission_per_order if first else ZERO
-        rate = account.commission_bps / BPS
-        if order.side == Side.BUY:
-            affordable = ((account.cash - fixed) / (price * (1 + rate))).to_integral_value(ROUND_DOWN)
-            if affordable < quantity:
-                quantity = max(affordable, ZERO)
-                order.status_reason = "insufficient cash at the fill"
+        terms = fill_terms(account, order, bar, price, cash=account.cash)
+        if terms.cash_short:
+            order.status_reason = "insufficient cash at the fill"
+        quantity, commission = terms.quantity, terms.commission
         if quantity <= 0:
             return
-        commission = _price(fixed + quantity * price * rate)
         SimFill.objects.create(
             order=order,
             quantity=quantity,
@@ -361,16 +405,7 @@ class SimulatedBroker:
             bar_date=bar.date,
             filled_at=bar.ts,
         )
-        value = quantity * price
-        order.filled_avg_price = _price(
-            ((order.filled_avg_price or ZERO) * order.filled_qty + value) / (order.filled_qty + quantity)
-        )
-        order.filled_qty += quantity
-        order.status = (
-            BrokerOrderStatus.FILLED
-            if order.filled_qty >= order.quantity
-            else BrokerOrderStatus.PARTIALLY_FILLED
-        )
+        fill_record(order, quantity, price)
         signed = quantity if order.side == Side.BUY else -quantity
         TradingAccount.objects.filter(pk=account.pk).update(cash=F("cash") - signed * price - commission)
         account.refresh_from_db(fields=["cash"])
@@ -388,11 +423,12 @@ class SimulatedBroker:
         SimPosition.objects.update_or_create(
             account=account,
             symbol=symbol,
-            defaults={"quantity": old + delta, "average_price": _price(average)},
+            defaults={"quantity": old + delta, "average_price": price_round(average)},
         )
 
 
-def _state(order: SimOrder) -> BrokerOrderState:
+def order_state(order: SimOrder) -> BrokerOrderState:
+    """The broker's answer about one of its orders (public: a batch placing orders answers the same)."""
     return BrokerOrderState(
         broker_order_id=str(order.pk),
         client_order_id=order.client_order_id,

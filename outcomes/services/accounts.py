@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -67,6 +68,20 @@ def session_account_attach(*, session: DebateSession, account: TradingAccount) -
     if not created and link.account_id != account.pk:
         raise ConflictError(f"Debate {session.pk} already trades for account {link.account_id}.")
     return link
+
+
+def session_accounts_attach(*, links: Sequence[tuple[DebateSession, TradingAccount]]) -> list[SessionAccount]:
+    """Make each new session trade for its account, in one INSERT: ``session_account_attach`` for a
+    batch of sessions the caller just created (a backtest day's debates, before they run).
+
+    A fresh session has no account yet, so there is nothing to look up first; a session that
+    already has one is refused by the one-to-one constraint (IntegrityError), the whole batch with
+    it - never silently moved to another account. One bulk INSERT, atomic on its own: no
+    savepoint of ours (two more statements per call inside the engine's transaction).
+    """
+    return SessionAccount.objects.bulk_create(
+        SessionAccount(session=session, account=account) for session, account in links
+    )
 
 
 def account_for_session(session: DebateSession) -> TradingAccount:

@@ -14,7 +14,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +31,16 @@ from outcomes.brokers.base import (
     DuplicateClientOrderIdError,
     OrderRequest,
 )
-from outcomes.brokers.simulated import SimulatedBroker, _price, _state, last_close, moved_average
+from outcomes.brokers.simulated import (
+    SimulatedBroker,
+    fill_record,
+    fill_terms,
+    last_close,
+    match_price,
+    moved_average,
+    order_state,
+    price_round,
+)
 from outcomes.models import (
     OPEN_ORDER_STATUSES,
     BrokerKind,
@@ -397,7 +406,7 @@ class _BatchBook:
             self.orders.append(order)
             results.append(order)
         self._write()  # the orders get their ids here, before their states are read
-        return [_state(r) if isinstance(r, SimOrder) else r for r in results]
+        return [order_state(r) if isinstance(r, SimOrder) else r for r in results]
 
     def _order(self, request: OrderRequest) -> SimOrder:
         return SimOrder(
@@ -463,7 +472,7 @@ class _BatchBook:
     def _advance(self, order: SimOrder, bar: Bar) -> None:
         """``SimulatedBroker._advance`` for a new DAY order and its one next bar."""
         order.last_bar_date = bar.date
-        price = SimulatedBroker._match_price(self.account, order, bar)
+        price = match_price(self.account, order, bar)
         if price is not None:
             self._fill(order, bar, price)
         if order.status in OPEN_ORDER_STATUSES:
@@ -472,35 +481,17 @@ class _BatchBook:
 
     def _fill(self, order: SimOrder, bar: Bar, price: Decimal) -> None:
         """``SimulatedBroker._fill`` on the in-memory cash and positions."""
-        account = self.account
-        quantity = order.quantity - order.filled_qty
-        if account.max_bar_participation is not None:
-            cap = (Decimal(bar.volume) * account.max_bar_participation).to_integral_value(ROUND_DOWN)
-            quantity = min(quantity, cap)
-        fixed = account.commission_per_order if order.filled_qty == 0 else ZERO
-        rate = account.commission_bps / BPS
-        if order.side == Side.BUY:
-            affordable = ((self.cash - fixed) / (price * (1 + rate))).to_integral_value(ROUND_DOWN)
-            if affordable < quantity:
-                quantity = max(affordable, ZERO)
-                order.status_reason = "insufficient cash at the fill"
+        terms = fill_terms(self.account, order, bar, price, cash=self.cash)
+        if terms.cash_short:
+            order.status_reason = "insufficient cash at the fill"
+        quantity, commission = terms.quantity, terms.commission
         if quantity <= 0:
             return
-        commission = _price(fixed + quantity * price * rate)
         fill = SimFill(
             quantity=quantity, price=price, commission=commission, bar_date=bar.date, filled_at=bar.ts
         )
         self.fills.append((order, fill))
-        value = quantity * price
-        order.filled_avg_price = _price(
-            ((order.filled_avg_price or ZERO) * order.filled_qty + value) / (order.filled_qty + quantity)
-        )
-        order.filled_qty += quantity
-        order.status = (
-            BrokerOrderStatus.FILLED
-            if order.filled_qty >= order.quantity
-            else BrokerOrderStatus.PARTIALLY_FILLED
-        )
+        fill_record(order, quantity, price)
         signed = quantity if order.side == Side.BUY else -quantity
         # The broker moves cash with an UPDATE on a 4-decimal column: round the way the database does.
         self.cash = (self.cash - signed * price - commission).quantize(PRICE_Q, rounding=ROUND_HALF_UP)
@@ -517,7 +508,7 @@ class _BatchBook:
         if position is None:
             position = self.positions[symbol] = SimPosition(account=self.account, symbol=symbol)
         position.quantity = old + delta
-        position.average_price = _price(average)
+        position.average_price = price_round(average)
 
     def _write(self) -> None:
         """Orders, fills, positions and cash: five statements for the batch."""
