@@ -59,7 +59,7 @@ from outcomes.models import (
     TimeInForce,
     TradingAccount,
 )
-from outcomes.services.settlement import outcome_judge
+from outcomes.services.settlement import SETTLED_FIELDS, outcome_judge, verdict_apply
 
 ZERO = Decimal(0)
 PRICE_Q = Decimal("0.0001")
@@ -291,40 +291,10 @@ def outcomes_settle_many(*, outcome_ids: Sequence[int]) -> int:
             Outcome.objects.select_for_update().filter(pk__in=list(verdicts), status=OutcomeStatus.PENDING)
         )
         for outcome in locked:
-            verdict = verdicts[outcome.pk]
-            score = verdict.score
-            outcome.status = verdict.status
-            outcome.basis = score.basis
-            outcome.hypothetical = verdict.hypothetical
-            outcome.horizon_date = verdict.horizon_date
-            outcome.quantity = score.quantity
-            outcome.entry_price = score.entry_price
-            outcome.exit_price = score.exit_price
-            outcome.pnl_amount = score.pnl_amount
-            outcome.pnl_return = score.pnl_return
-            outcome.rule = verdict.rule[:300]
-            outcome.detail = score.components
-            outcome.settled_at = now
+            verdict_apply(outcome, verdicts[outcome.pk], settled_at=now)
             # One plain UPDATE each: bulk_update's CASE expressions cost more than they save here.
-            outcome.save(update_fields=_SETTLED_FIELDS)
+            outcome.save(update_fields=SETTLED_FIELDS)
     return len(locked)
-
-
-_SETTLED_FIELDS = [
-    "status",
-    "basis",
-    "hypothetical",
-    "horizon_date",
-    "quantity",
-    "entry_price",
-    "exit_price",
-    "pnl_amount",
-    "pnl_return",
-    "rule",
-    "detail",
-    "settled_at",
-    "updated_at",
-]
 
 
 # --- the simulated broker, a batch of orders at a time -------------------------------------------

@@ -145,21 +145,44 @@ def outcome_settle(*, outcome_id: int) -> Outcome:
         locked = Outcome.objects.select_for_update().get(pk=outcome_id)
         if locked.status != OutcomeStatus.PENDING:
             return locked
-        score = verdict.score
-        locked.status = verdict.status
-        locked.basis = score.basis
-        locked.hypothetical = verdict.hypothetical
-        locked.horizon_date = verdict.horizon_date
-        locked.quantity = score.quantity
-        locked.entry_price = score.entry_price
-        locked.exit_price = score.exit_price
-        locked.pnl_amount = score.pnl_amount
-        locked.pnl_return = score.pnl_return
-        locked.rule = verdict.rule[:300]
-        locked.detail = score.components
-        locked.settled_at = timezone.now()
-        locked.save()
+        verdict_apply(locked, verdict, settled_at=timezone.now())
+        locked.save(update_fields=SETTLED_FIELDS)
     return locked
+
+
+SETTLED_FIELDS = [
+    "status",
+    "basis",
+    "hypothetical",
+    "horizon_date",
+    "quantity",
+    "entry_price",
+    "exit_price",
+    "pnl_amount",
+    "pnl_return",
+    "rule",
+    "detail",
+    "settled_at",
+    "updated_at",
+]
+
+
+def verdict_apply(outcome: Outcome, verdict: Verdict, *, settled_at: dt.datetime) -> None:
+    """Write ``verdict`` onto ``outcome`` in memory (the :data:`SETTLED_FIELDS`); the caller holds
+    the outcome's row lock, has checked it is still pending, and saves it."""
+    score = verdict.score
+    outcome.status = verdict.status
+    outcome.basis = score.basis
+    outcome.hypothetical = verdict.hypothetical
+    outcome.horizon_date = verdict.horizon_date
+    outcome.quantity = score.quantity
+    outcome.entry_price = score.entry_price
+    outcome.exit_price = score.exit_price
+    outcome.pnl_amount = score.pnl_amount
+    outcome.pnl_return = score.pnl_return
+    outcome.rule = verdict.rule[:300]
+    outcome.detail = score.components
+    outcome.settled_at = settled_at
 
 
 def outcomes_update(*, backfill_since: dt.datetime | None = None) -> UpdateSummary:
