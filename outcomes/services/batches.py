@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -59,6 +58,7 @@ from outcomes.models import (
     TimeInForce,
     TradingAccount,
 )
+from outcomes.services.orders import broker_order_build, order_request_for
 from outcomes.services.settlement import SETTLED_FIELDS, outcome_judge, verdict_apply
 
 ZERO = Decimal(0)
@@ -122,7 +122,7 @@ def simulated_intents_submit(*, account_id: int, intent_ids: Sequence[int]) -> l
             _finish(intent, IntentStatus.FAILED, f"gave up after {intent.attempts - 1} attempts", now=now)
         else:
             to_send.append(intent)
-    requests = [_request(i, session_of[i.pk]) for i in to_send]
+    requests = [order_request_for(i, session_id=session_of[i.pk]) for i in to_send]
     answers = simulated_orders_find_or_place(account=account, requests=requests)
     for intent, answer in zip(to_send, answers, strict=True):
         state = _answered(intent, answer, now=now)
@@ -166,29 +166,6 @@ def _answered(
     return answer
 
 
-def _request(intent: OrderIntent, session_id: int) -> OrderRequest:
-    return OrderRequest(
-        client_order_id=intent.client_order_id,
-        symbol=intent.symbol,
-        side=intent.side,
-        quantity=intent.quantity,
-        order_type=intent.order_type,
-        limit_price=intent.limit_price,
-        time_in_force=intent.time_in_force,
-        as_of=intent.as_of,
-        metadata=_metadata(intent, session_id),
-    )
-
-
-def _metadata(intent: OrderIntent, session_id: int) -> dict[str, Any]:
-    return {
-        "decision_id": intent.consensus_id,
-        "session_id": session_id,
-        "intent_id": intent.pk,
-        "account_id": intent.account_id,
-    }
-
-
 def _finish(intent: OrderIntent, status: str, reason: str = "", *, now: dt.datetime) -> None:
     intent.status = status
     if status == IntentStatus.SUBMITTED:
@@ -221,29 +198,15 @@ def _link_all(account: TradingAccount, sent: list[_Sent], *, now: dt.datetime) -
             if filled
             else None
         )
-        orders.append(
-            BrokerOrder(
-                intent=intent,
-                account=account,
-                broker=SimulatedBroker.kind,
-                broker_order_id=state.broker_order_id,
-                client_order_id=state.client_order_id,
-                symbol=state.symbol,
-                side=state.side,
-                quantity=state.quantity,
-                order_type=state.order_type,
-                limit_price=state.limit_price,
-                time_in_force=state.time_in_force,
-                status=state.status,
-                filled_qty=filled,
-                filled_avg_price=average,
-                status_reason=state.reason[:300],
-                metadata=_metadata(intent, item.session_id),
-                raw=state.raw,
-                submitted_at=state.submitted_at,
-                last_synced_at=now,
-            )
+        order = broker_order_build(
+            intent, state, broker_kind=SimulatedBroker.kind, session_id=item.session_id
         )
+        order.filled_qty = filled
+        order.filled_avg_price = average
+        order.status_reason = state.reason[:300]
+        order.raw = state.raw
+        order.last_synced_at = now
+        orders.append(order)
     BrokerOrder.objects.bulk_create(orders)
     Fill.objects.bulk_create(
         Fill(

@@ -536,7 +536,7 @@ def _find_or_send(broker: Broker, intent: OrderIntent) -> BrokerOrderState | Non
         _intent_finish(intent, IntentStatus.FAILED, "stale: approved more than a day ago, never sent")
         return None
     try:
-        return broker.submit(_order_request(intent))
+        return broker.submit(order_request_for(intent))
     except DuplicateClientOrderIdError:
         state = broker.get_by_client_order_id(intent.client_order_id)
         if state is None:
@@ -571,7 +571,9 @@ def _fills_or_none(broker: Broker, state: BrokerOrderState) -> list[BrokerFill] 
         return None
 
 
-def _order_request(intent: OrderIntent) -> OrderRequest:
+def order_request_for(intent: OrderIntent, *, session_id: int | None = None) -> OrderRequest:
+    """What is sent to the broker for ``intent``; ``session_id`` spares reading the decision's session
+    when the caller has it (batches)."""
     return OrderRequest(
         client_order_id=intent.client_order_id,
         symbol=intent.symbol,
@@ -581,14 +583,37 @@ def _order_request(intent: OrderIntent) -> OrderRequest:
         limit_price=intent.limit_price,
         time_in_force=intent.time_in_force,
         as_of=intent.as_of,
-        metadata=_metadata(intent),
+        metadata=_metadata(intent, session_id),
     )
 
 
-def _metadata(intent: OrderIntent) -> dict[str, Any]:
+def broker_order_build(
+    intent: OrderIntent, state: BrokerOrderState, *, broker_kind: str, session_id: int | None = None
+) -> BrokerOrder:
+    """The (unsaved) link of ``intent`` to the broker's order ``state``: one place names the fields,
+    for the one-at-a-time link and the batched one. Fills and their totals are the caller's."""
+    return BrokerOrder(
+        intent=intent,
+        account_id=intent.account_id,
+        broker=broker_kind,
+        broker_order_id=state.broker_order_id,
+        client_order_id=state.client_order_id,
+        symbol=state.symbol,
+        side=state.side,
+        quantity=state.quantity,
+        order_type=state.order_type,
+        limit_price=state.limit_price,
+        time_in_force=state.time_in_force,
+        status=state.status,
+        metadata=_metadata(intent, session_id),
+        submitted_at=state.submitted_at,
+    )
+
+
+def _metadata(intent: OrderIntent, session_id: int | None) -> dict[str, Any]:
     return {
         "decision_id": intent.consensus_id,
-        "session_id": intent.consensus.session_id,
+        "session_id": session_id if session_id is not None else intent.consensus.session_id,
         "intent_id": intent.pk,
         "account_id": intent.account_id,
     }
@@ -612,22 +637,9 @@ def _link(
         existing = BrokerOrder.objects.filter(intent=locked).first()
         if existing is not None:
             return existing
-        order = BrokerOrder.objects.create(
-            intent=locked,
-            account_id=locked.account_id,
-            broker=broker_kind,
-            broker_order_id=state.broker_order_id,
-            client_order_id=state.client_order_id,
-            symbol=state.symbol,
-            side=state.side,
-            quantity=state.quantity,
-            order_type=state.order_type,
-            limit_price=state.limit_price,
-            time_in_force=state.time_in_force,
-            status=state.status,
-            metadata=_metadata(intent),
-            submitted_at=state.submitted_at,
-        )
+        session_id = intent.consensus.session_id
+        order = broker_order_build(locked, state, broker_kind=broker_kind, session_id=session_id)
+        order.save(force_insert=True)
         _apply_state(order, state, fills)
         locked.status = IntentStatus.SUBMITTED
         locked.submitted_at = timezone.now()

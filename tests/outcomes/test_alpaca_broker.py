@@ -24,7 +24,7 @@ from outcomes.services import (
     session_account_attach,
     trading_account_create,
 )
-from outcomes.services.orders import _order_request
+from outcomes.services.orders import order_request_for
 from outcomes.tasks import order_submit
 from tests.fakes.alpaca_server import FakeAlpacaServer
 from tests.outcomes.conftest import add_bars
@@ -84,7 +84,7 @@ def test_duplicate_client_order_id_is_treated_as_already_submitted(
     intent = intent_for(alpaca_account, make_decision)
     # An earlier attempt reached Alpaca; this one's first lookup misses it (answer lost), so it posts,
     # gets Alpaca's 422 "client_order_id must be unique", looks the order up and links it.
-    AlpacaBroker(alpaca_account).submit(_order_request(intent))
+    AlpacaBroker(alpaca_account).submit(order_request_for(intent))
     alpaca_server.fail_next(
         "/v2/orders:by_client_order_id", 404, body={"code": 40410000, "message": "order not found"}
     )

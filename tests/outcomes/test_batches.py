@@ -45,7 +45,7 @@ from outcomes.services.batches import (
     simulated_intents_submit,
     simulated_orders_find_or_place,
 )
-from outcomes.services.orders import _order_request
+from outcomes.services.orders import order_request_for
 from tests.outcomes.conftest import add_bars
 
 pytestmark = pytest.mark.django_db
@@ -265,7 +265,7 @@ def test_an_intent_whose_order_reached_the_broker_is_linked_not_sent_again(
 ) -> None:
     intent = approved(account, make_decision)
     assert order_intent_claim(intent_id=intent.pk)
-    SimulatedBroker(account).submit(_order_request(intent))  # then the worker died
+    SimulatedBroker(account).submit(order_request_for(intent))  # then the worker died
     OrderIntent.objects.filter(pk=intent.pk).update(lease_expires_at=timezone.now() - dt.timedelta(seconds=1))
 
     assert simulated_intents_submit(account_id=account.pk, intent_ids=[intent.pk]) == [intent.pk]
@@ -348,7 +348,7 @@ def test_a_batch_gives_up_after_the_maximum_attempts_unless_the_broker_has_the_o
     account: TradingAccount, make_decision: Decide
 ) -> None:
     lost, sent = approved(account, make_decision), approved(account, make_decision, symbol="BOLT")
-    SimulatedBroker(account).submit(_order_request(sent))  # reached the broker, never linked
+    SimulatedBroker(account).submit(order_request_for(sent))  # reached the broker, never linked
     OrderIntent.objects.filter(pk__in=[lost.pk, sent.pk]).update(attempts=5)
 
     simulated_intents_submit(account_id=account.pk, intent_ids=[lost.pk, sent.pk])

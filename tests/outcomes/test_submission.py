@@ -22,7 +22,7 @@ from outcomes.services import (
     order_intent_submit,
     session_account_attach,
 )
-from outcomes.services.orders import _order_request
+from outcomes.services.orders import order_request_for
 from outcomes.tasks import order_submit
 from tests.outcomes.conftest import bars_after
 
@@ -93,7 +93,7 @@ def test_a_retry_after_a_crash_between_submit_and_save_links_the_existing_order(
     # The first delivery claimed the intent and the broker accepted its order, then the worker died
     # before anything was recorded: the broker has the order, we have no link.
     assert order_intent_claim(intent_id=intent.pk)
-    broker_for(account).submit(_order_request(intent))
+    broker_for(account).submit(order_request_for(intent))
     assert order_submit(intent.pk).startswith("skipped")  # redelivered too early: the claim still holds
     expire_lease(intent)
     assert order_submit(intent.pk).startswith("linked")
@@ -120,7 +120,7 @@ def test_an_order_at_the_broker_that_is_not_this_intents_is_never_linked(
     account: TradingAccount, make_decision: Decide
 ) -> None:
     intent = approved_intent(account, make_decision)
-    request = _order_request(intent)
+    request = order_request_for(intent)
     broker_for(account).submit(OrderRequest(**{**request.__dict__, "quantity": request.quantity + 1}))
     assert order_submit(intent.pk) == "ended without a broker order"
     intent.refresh_from_db()
