@@ -18,6 +18,7 @@ account's cash) are the broker's side; our view of them lives in BrokerOrder and
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
@@ -163,6 +164,60 @@ def last_close(symbol: str, as_of: dt.date | None) -> Decimal | None:
     return bars.order_by("-date").values_list("close", flat=True).first()
 
 
+def sim_order_for(account: TradingAccount, request: OrderRequest) -> SimOrder:
+    """The (unsaved) simulated order for ``request``: the broker's and the batched backtest's."""
+    return SimOrder(
+        account=account,
+        client_order_id=request.client_order_id,
+        symbol=request.symbol,
+        side=request.side,
+        quantity=request.quantity,
+        order_type=request.order_type,
+        limit_price=request.limit_price,
+        time_in_force=request.time_in_force,
+        as_of=request.as_of,
+        metadata=request.metadata,
+    )
+
+
+def order_refusal_check(
+    account: TradingAccount,
+    request: OrderRequest,
+    *,
+    close: Callable[[str, dt.date], Decimal | None],
+    available_cash: Callable[[], Decimal],
+    sellable_qty: Callable[[str], Decimal],
+) -> None:
+    """The broker's own refusals (a broker checks again whatever our risk checks said); raises
+    :class:`BrokerRejectedError`. The book is read through the callables, only when a rule needs
+    it, so the broker (over the database) and the batched backtest (over its in-memory book) share
+    one set of rules."""
+    if request.quantity <= 0:
+        raise BrokerRejectedError(f"qty must be > 0, got {request.quantity}")
+    if (request.order_type == OrderType.LIMIT) != (request.limit_price is not None):
+        raise BrokerRejectedError("limit_price is required for limit orders and only for them")
+    if request.limit_price is not None and request.limit_price <= 0:
+        raise BrokerRejectedError("limit_price must be > 0")
+    reference = request.limit_price or close(request.symbol, request.as_of)
+    if reference is None:
+        raise BrokerRejectedError(f"unknown symbol or no price: {request.symbol}")
+    if request.side == Side.BUY:
+        estimate = request.quantity * reference * (1 + account.slippage_bps / BPS)
+        estimate += account.commission_per_order + estimate * account.commission_bps / BPS
+        available = available_cash()
+        if estimate > available:
+            raise BrokerRejectedError(
+                f"insufficient buying power (needs {estimate:.2f}, has {max(available, ZERO):.2f})"
+            )
+    elif not account.allow_short:
+        held = sellable_qty(request.symbol)
+        if request.quantity > held:
+            raise BrokerRejectedError(
+                f"insufficient qty available for order (requested {request.quantity.normalize():f}, "
+                f"available {max(held, ZERO).normalize():f})"
+            )
+
+
 class SimulatedBroker:
     kind = "simulated"
 
@@ -179,18 +234,8 @@ class SimulatedBroker:
                 if SimOrder.objects.filter(account=account, client_order_id=request.client_order_id).exists():
                     raise DuplicateClientOrderIdError("client_order_id must be unique")
                 self._validate(account, request)
-                order = SimOrder.objects.create(
-                    account=account,
-                    client_order_id=request.client_order_id,
-                    symbol=request.symbol,
-                    side=request.side,
-                    quantity=request.quantity,
-                    order_type=request.order_type,
-                    limit_price=request.limit_price,
-                    time_in_force=request.time_in_force,
-                    as_of=request.as_of,
-                    metadata=request.metadata,
-                )
+                order = sim_order_for(account, request)
+                order.save(force_insert=True)
                 self._advance(account, order)
         except IntegrityError:
             # Two submissions raced past the existence check: the unique constraint decided.
@@ -298,31 +343,13 @@ class SimulatedBroker:
         return order
 
     def _validate(self, account: TradingAccount, request: OrderRequest) -> None:
-        """The broker's own refusals (a broker checks again whatever our risk checks said)."""
-        if request.quantity <= 0:
-            raise BrokerRejectedError(f"qty must be > 0, got {request.quantity}")
-        if (request.order_type == OrderType.LIMIT) != (request.limit_price is not None):
-            raise BrokerRejectedError("limit_price is required for limit orders and only for them")
-        if request.limit_price is not None and request.limit_price <= 0:
-            raise BrokerRejectedError("limit_price must be > 0")
-        reference = request.limit_price or last_close(request.symbol, request.as_of)
-        if reference is None:
-            raise BrokerRejectedError(f"unknown symbol or no price: {request.symbol}")
-        if request.side == Side.BUY:
-            estimate = request.quantity * reference * (1 + account.slippage_bps / BPS)
-            estimate += account.commission_per_order + estimate * account.commission_bps / BPS
-            available = account.cash - self._reserved_cash(account)
-            if estimate > available:
-                raise BrokerRejectedError(
-                    f"insufficient buying power (needs {estimate:.2f}, has {max(available, ZERO):.2f})"
-                )
-        elif not account.allow_short:
-            held = self._held(account, request.symbol) - self._open_sell_qty(account, request.symbol)
-            if request.quantity > held:
-                raise BrokerRejectedError(
-                    f"insufficient qty available for order (requested {request.quantity.normalize():f}, "
-                    f"available {max(held, ZERO).normalize():f})"
-                )
+        order_refusal_check(
+            account,
+            request,
+            close=last_close,
+            available_cash=lambda: account.cash - self._reserved_cash(account),
+            sellable_qty=lambda symbol: self._held(account, symbol) - self._open_sell_qty(account, symbol),
+        )
 
     def _held(self, account: TradingAccount, symbol: str) -> Decimal:
         position = SimPosition.objects.filter(account=account, symbol=symbol).first()

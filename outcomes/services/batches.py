@@ -37,8 +37,10 @@ from outcomes.brokers.simulated import (
     last_close,
     match_price,
     moved_average,
+    order_refusal_check,
     order_state,
     price_round,
+    sim_order_for,
 )
 from outcomes.models import (
     OPEN_ORDER_STATUSES,
@@ -48,7 +50,6 @@ from outcomes.models import (
     Fill,
     IntentStatus,
     OrderIntent,
-    OrderType,
     Outcome,
     OutcomeStatus,
     Side,
@@ -332,7 +333,7 @@ class _BatchBook:
             except BrokerRejectedError as exc:
                 results.append(exc)
                 continue
-            order = self._order(request)
+            order = sim_order_for(self.account, request)
             next_bar = self.bars.after(request.symbol, request.as_of)
             if next_bar is not None:
                 self._advance(order, next_bar)
@@ -341,48 +342,20 @@ class _BatchBook:
         self._write()  # the orders get their ids here, before their states are read
         return [order_state(r) if isinstance(r, SimOrder) else r for r in results]
 
-    def _order(self, request: OrderRequest) -> SimOrder:
-        return SimOrder(
-            account=self.account,
-            client_order_id=request.client_order_id,
-            symbol=request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            order_type=request.order_type,
-            limit_price=request.limit_price,
-            time_in_force=request.time_in_force,
-            as_of=request.as_of,
-            metadata=request.metadata,
-        )
-
     def _validate(self, request: OrderRequest) -> None:
-        """``SimulatedBroker._validate`` over the in-memory book."""
-        account = self.account
-        if request.quantity <= 0:
-            raise BrokerRejectedError(f"qty must be > 0, got {request.quantity}")
-        if (request.order_type == OrderType.LIMIT) != (request.limit_price is not None):
-            raise BrokerRejectedError("limit_price is required for limit orders and only for them")
-        if request.limit_price is not None and request.limit_price <= 0:
-            raise BrokerRejectedError("limit_price must be > 0")
-        reference = request.limit_price or self.bars.close(request.symbol, request.as_of)
-        if reference is None:
-            raise BrokerRejectedError(f"unknown symbol or no price: {request.symbol}")
-        if request.side == Side.BUY:
-            estimate = request.quantity * reference * (1 + account.slippage_bps / BPS)
-            estimate += account.commission_per_order + estimate * account.commission_bps / BPS
-            available = self.cash - self._reserved_cash()
-            if estimate > available:
-                raise BrokerRejectedError(
-                    f"insufficient buying power (needs {estimate:.2f}, has {max(available, ZERO):.2f})"
-                )
-        elif not account.allow_short:
-            position = self.positions.get(request.symbol)
-            held = (position.quantity if position else ZERO) - self._open_sell_qty(request.symbol)
-            if request.quantity > held:
-                raise BrokerRejectedError(
-                    f"insufficient qty available for order (requested {request.quantity.normalize():f}, "
-                    f"available {max(held, ZERO).normalize():f})"
-                )
+        """The simulated broker's refusals (:func:`order_refusal_check`) over the in-memory book."""
+
+        def sellable(symbol: str) -> Decimal:
+            position = self.positions.get(symbol)
+            return (position.quantity if position else ZERO) - self._open_sell_qty(symbol)
+
+        order_refusal_check(
+            self.account,
+            request,
+            close=self.bars.close,
+            available_cash=lambda: self.cash - self._reserved_cash(),
+            sellable_qty=sellable,
+        )
 
     def _open(self) -> list[SimOrder]:
         return [o for o in self.orders if o.status in OPEN_ORDER_STATUSES]
