@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from agents.api.schema import name_field, text_field
 from agents.models import (
+    PANEL_POLICY_FIELDS,
     AgentProfile,
     ConfidenceMeasure,
     EscalationScope,
@@ -136,18 +137,7 @@ class PanelOutputSerializer(serializers.ModelSerializer):
             "deadline_s",
             "quorum",
             "escalates",
-            "escalate_on_low_agreement",
-            "agreement_threshold",
-            "escalate_on_low_confidence",
-            "confidence_measure",
-            "confidence_threshold",
-            "escalate_on_high_risk",
-            "escalate_on_quorum_shortfall",
-            "escalate_on_low_judge_confidence",
-            "judge_confidence_threshold",
-            "escalation_scope",
-            "low_confidence_floor",
-            "escalation_switches_judge",
+            *PANEL_POLICY_FIELDS,
             "seats",
             "created_at",
             "updated_at",

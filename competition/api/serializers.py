@@ -26,6 +26,7 @@ from ..models import (
     TraderProfile,
 )
 from ..selectors import SORT_FIELDS, WINDOWS, Leaderboard, LeaderboardRow, Rate
+from ..services.traders import TRADER_FIELDS
 
 SYMBOL_RE = r"^[A-Za-z][A-Za-z0-9.\-]{0,15}$"
 
@@ -77,21 +78,7 @@ class TraderProfileOutputSerializer(serializers.ModelSerializer):
             "id",
             "url",
             "name",
-            "description",
-            "panel",
-            "symbols",
-            "starting_capital",
-            "sizing_fraction",
-            "sizing_notional",
-            "max_position_notional",
-            "max_order_notional",
-            "max_daily_notional",
-            "allow_short",
-            "slippage_bps",
-            "commission_bps",
-            "rebalance_frequency",
-            "broker",
-            "active",
+            *TRADER_FIELDS,
             "created_at",
             "updated_at",
         ]
