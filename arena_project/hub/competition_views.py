@@ -11,7 +11,6 @@ could not be created) is shown on the page as a message; nothing is written.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -29,8 +28,7 @@ from arena_project.hub.views import not_found_page, poll_interval_ms, staff_requ
 from competition.errors import BudgetExceededError
 from competition.models import RunMode
 from competition.selectors import competition_run_get
-from competition.services.estimates import CostEstimate, competition_cost_estimate
-from competition.services.runs import budget_check, competition_run_create, default_budget
+from competition.services.runs import RunPlan, competition_run_create, competition_run_plan, default_budget
 
 RUN_PAGE_SIZE = 20
 DECISION_PAGE_SIZE = 25
@@ -42,7 +40,7 @@ DEFAULT_DAYS = 7  # the form proposes the last week of bars: a small, quick back
 def competitions(request: HttpRequest) -> HttpResponse:
     """Runs newest first, paginated, with the start form (or its estimate step) above them."""
     symbols = known_symbols()
-    estimate: Estimate | None = None
+    estimate: RunPlan | None = None
     if request.method == "POST":
         form = CompetitionStartForm(request.POST)
         if not form.is_valid():
@@ -50,7 +48,7 @@ def competitions(request: HttpRequest) -> HttpResponse:
         elif form.cleaned_data["step"] == "confirm" and (response := _start(request, form)) is not None:
             return response
         elif not form.errors:  # step 1, or a run refused by the budget guard: show the estimate
-            estimate = _estimate(form)
+            estimate = _estimate(request, form)
     else:
         form = CompetitionStartForm(initial=_initial(symbols))
     page = Paginator(selectors.hub_competition_runs(), RUN_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -58,6 +56,7 @@ def competitions(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "estimate": estimate,
+        "refusal": estimate.budget_refusal() if estimate else "",
         "page": page,
         "runs": runs,
         "symbols": symbols,
@@ -81,36 +80,36 @@ def _initial(symbols: list[str]) -> dict[str, Any]:
     }
 
 
-class Estimate:
-    """Step 1's answer: the estimate, the budget it is held against, and the guard's verdict."""
-
-    def __init__(self, *, estimate: CostEstimate, budget: Decimal | None, refusal: str) -> None:
-        self.estimate = estimate
-        self.budget = budget
-        self.refusal = refusal  # "" when the guard lets the run through unconfirmed
-
-    @property
-    def within_budget(self) -> bool:
-        return not self.refusal
-
-
-def _budget(form: CompetitionStartForm) -> Decimal | None:
-    given = form.cleaned_data.get("budget_usd")
-    return given if given is not None else default_budget()
-
-
-def _estimate(form: CompetitionStartForm) -> Estimate:
+def _plan(form: CompetitionStartForm) -> RunPlan:
     data = form.cleaned_data
-    estimate = competition_cost_estimate(
-        traders=data["traders"], symbols=data["symbols"], start=data["start"], end=data["end"]
+    return competition_run_plan(
+        traders=data["traders"],
+        symbols=data["symbols"],
+        mode=RunMode.BACKTEST,
+        start=data["start"],
+        end=data["end"],
+        budget_usd=data.get("budget_usd"),
+        use_default_budget=data.get("budget_usd") is None,
     )
-    budget = _budget(form)
+
+
+def _estimate(request: HttpRequest, form: CompetitionStartForm) -> RunPlan | None:
+    """Step 1: the run as it would be created (estimate, budget, the guard's verdict), or None with
+    the refusal shown at its field."""
     try:
-        budget_check(estimate=estimate, budget_usd=budget, confirmed=False)
-        refusal = ""
-    except BudgetExceededError as exc:
-        refusal = exc.message
-    return Estimate(estimate=estimate, budget=budget, refusal=refusal)
+        return _plan(form)
+    except ValidationError as exc:
+        _refused(request, form, exc)
+        return None
+
+
+def _refused(request: HttpRequest, form: CompetitionStartForm, exc: ValidationError) -> None:
+    """Show the service's refusal at the field it names, and as a message."""
+    for field, errors in getattr(exc, "message_dict", {"": exc.messages}).items():
+        target = field if field in form.fields else None
+        for error in errors:
+            form.add_error(target, error)
+    messages.error(request, "The run was not started: " + " ".join(exc.messages))
 
 
 def _start(request: HttpRequest, form: CompetitionStartForm) -> HttpResponse | None:
@@ -133,11 +132,7 @@ def _start(request: HttpRequest, form: CompetitionStartForm) -> HttpResponse | N
         messages.error(request, f"Not started: {exc.message}")
         return None
     except ValidationError as exc:
-        for field, errors in getattr(exc, "message_dict", {"": exc.messages}).items():
-            target = field if field in form.fields else None
-            for error in errors:
-                form.add_error(target, error)
-        messages.error(request, "The run was not started: " + " ".join(exc.messages))
+        _refused(request, form, exc)
         return None
     messages.success(
         request, f"Competition #{run.pk} queued: {len(data['traders'])} trader(s) and two baselines."

@@ -7,16 +7,12 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 
 from agents.models import Provider, Role, Tier
 from arena_project.hub.selectors import ACTIVITY_SORTS, WINDOWS
-from competition.calendar import trading_days
 from competition.models import TraderProfile
 from competition.selectors import SORT_FIELDS, LeaderboardQuery
-from competition.services.runs import MAX_SYMBOLS, MAX_TRADERS
-from competition.services.traders import symbols_normalise
 
 SYMBOL_TOOLS = {"get_quote", "get_bars"}
 _symbol = RegexValidator(
@@ -136,8 +132,9 @@ class CompetitionStartForm(forms.Form):
     """A backtest to start from the hub, in two steps: ``estimate`` shows the cost estimate and the
     budget guard's verdict, ``confirm`` creates and enqueues the run.
 
-    The form checks what it can show next to a field (traders, symbols, the period, the traders'
-    universes); ``competition_run_create`` checks everything again when the run is created.
+    The form only parses its fields; the rules of a run (how many traders and symbols, the period,
+    the traders' universes) are ``competition_run_plan``'s, whose errors the view shows at the field
+    they name.
     """
 
     STEPS = (("estimate", "estimate"), ("confirm", "confirm"))
@@ -177,42 +174,12 @@ class CompetitionStartForm(forms.Form):
         assert isinstance(traders, forms.ModelMultipleChoiceField)  # noqa: S101 - narrowing for mypy
         traders.queryset = TraderProfile.objects.filter(active=True).select_related("panel").order_by("name")
 
-    def clean_traders(self) -> list[TraderProfile]:
-        chosen = list(self.cleaned_data.get("traders") or [])
-        if len(chosen) > MAX_TRADERS:
-            raise forms.ValidationError(f"At most {MAX_TRADERS} traders per run.")
-        return chosen
-
     def clean_symbols(self) -> list[str]:
         raw = [
             part for part in str(self.cleaned_data.get("symbols") or "").replace(" ", ",").split(",") if part
         ]
         if not raw:
             raise forms.ValidationError("Name at least one symbol.")
-        if len(raw) > MAX_SYMBOLS:
-            raise forms.ValidationError(f"At most {MAX_SYMBOLS} symbols per run.")
         for symbol in raw:
             _symbol(symbol)
-        try:
-            return symbols_normalise(raw)
-        except DjangoValidationError as exc:
-            raise forms.ValidationError(exc.message_dict.get("symbols", exc.messages)) from None
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        start, end, symbols = data.get("start"), data.get("end"), data.get("symbols")
-        if start and end and start > end:
-            self.add_error("end", f"The end ({end}) is before the start ({start}).")
-        elif start and end and symbols:
-            days = len(trading_days(symbols, start, end))
-            if days < 3:
-                self.add_error(
-                    "start",
-                    f"Only {days} trading day(s) with bars between {start} and {end}; a backtest needs 3.",
-                )
-        for trader in data.get("traders") or []:
-            universe = {str(s).upper() for s in trader.symbols or ()}
-            outside = [s for s in symbols or () if universe and s not in universe]
-            if outside:
-                self.add_error("symbols", f"Trader {trader.name} does not trade {', '.join(outside)}.")
-        return data
+        return raw

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -154,7 +155,34 @@ def _account_for(
     )
 
 
-def competition_run_create(
+@dataclass(frozen=True)
+class RunPlan:
+    """A run as it would be created: validated traders and symbols, its period, the budget it is held
+    to and the cost estimate. Nothing is written; :func:`competition_run_create` stores it."""
+
+    traders: list[TraderProfile]
+    symbols: list[str]
+    mode: str
+    start: dt.date | None
+    end: dt.date | None
+    tick_minutes: int | None
+    budget_usd: Decimal | None
+    estimate: CostEstimate
+
+    def budget_refusal(self) -> str:
+        """Why the budget guard would refuse the run unconfirmed ("" when it would not)."""
+        try:
+            budget_check(estimate=self.estimate, budget_usd=self.budget_usd, confirmed=False)
+        except BudgetExceededError as exc:
+            return exc.message
+        return ""
+
+    @property
+    def within_budget(self) -> bool:
+        return not self.budget_refusal()
+
+
+def competition_run_plan(
     *,
     traders: Sequence[TraderProfile | str],
     symbols: Sequence[str],
@@ -164,17 +192,11 @@ def competition_run_create(
     tick_minutes: int | None = None,
     budget_usd: Decimal | None = None,
     use_default_budget: bool = True,
-    confirm: bool = False,
-    seed: int | None = None,
-    name: str = "",
-    requested_by: User | AnonymousUser | None = None,
-    enqueue: bool = True,
-) -> CompetitionRun:
-    """Validate, estimate, guard the budget, and store a queued run with its entries and accounts.
+) -> RunPlan:
+    """Validate a run and estimate its cost, without writing: what a form shows before confirming.
 
     Raises ValidationError naming the field (unknown trader or symbol, bad period, a symbol outside a
-    trader's universe) or BudgetExceededError (estimate over budget, or unknown, without ``confirm``).
-    With ``enqueue`` the backtest task (or the paper schedule) starts after commit.
+    trader's universe).
     """
     if mode not in RunMode.values:
         raise _error("mode", f"Unknown mode {mode!r}; use backtest or paper.")
@@ -200,29 +222,73 @@ def competition_run_create(
             raise _error("traders", "At most one Alpaca paper trader per run: they would share one account.")
         ticks = _paper_ticks(end, tick_minutes)
         estimate = paper_cost_estimate(traders=chosen, symbols=normalised, ticks=ticks)
-    budget_check(estimate=estimate, budget_usd=budget_usd, confirmed=confirm)
+    return RunPlan(
+        traders=chosen,
+        symbols=normalised,
+        mode=mode,
+        start=start if mode == RunMode.BACKTEST else None,
+        end=end,
+        tick_minutes=tick_minutes if mode == RunMode.PAPER else None,
+        budget_usd=budget_usd,
+        estimate=estimate,
+    )
+
+
+def competition_run_create(
+    *,
+    traders: Sequence[TraderProfile | str],
+    symbols: Sequence[str],
+    mode: str = RunMode.BACKTEST,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    tick_minutes: int | None = None,
+    budget_usd: Decimal | None = None,
+    use_default_budget: bool = True,
+    confirm: bool = False,
+    seed: int | None = None,
+    name: str = "",
+    requested_by: User | AnonymousUser | None = None,
+    enqueue: bool = True,
+) -> CompetitionRun:
+    """Validate, estimate, guard the budget, and store a queued run with its entries and accounts.
+
+    Raises ValidationError naming the field (see :func:`competition_run_plan`) or
+    BudgetExceededError (estimate over budget, or unknown, without ``confirm``).
+    With ``enqueue`` the backtest task (or the paper schedule) starts after commit.
+    """
+    plan = competition_run_plan(
+        traders=traders,
+        symbols=symbols,
+        mode=mode,
+        start=start,
+        end=end,
+        tick_minutes=tick_minutes,
+        budget_usd=budget_usd,
+        use_default_budget=use_default_budget,
+    )
+    budget_check(estimate=plan.estimate, budget_usd=plan.budget_usd, confirmed=confirm)
     user = requested_by if requested_by is not None and requested_by.is_authenticated else None
     with transaction.atomic():
         run = CompetitionRun(
             name=name.strip(),
-            mode=mode,
-            symbols=normalised,
-            start_date=start if mode == RunMode.BACKTEST else None,
-            end_date=end,
-            tick_minutes=tick_minutes if mode == RunMode.PAPER else None,
+            mode=plan.mode,
+            symbols=plan.symbols,
+            start_date=plan.start,
+            end_date=plan.end,
+            tick_minutes=plan.tick_minutes,
             seed=secrets.randbelow(2**31) if seed is None else seed,
-            budget_usd=budget_usd,
-            cost_estimate_usd=estimate.cost_usd,
-            cost_estimate=estimate.as_json(),
+            budget_usd=plan.budget_usd,
+            cost_estimate_usd=plan.estimate.cost_usd,
+            cost_estimate=plan.estimate.as_json(),
             confirmed=confirm,
             requested_by=user,
         )
         run.full_clean()
         run.save()
-        _entries_create(run, chosen)
+        _entries_create(run, plan.traders)
         if enqueue:
             run_id = run.pk
-            if mode == RunMode.BACKTEST:
+            if plan.mode == RunMode.BACKTEST:
                 transaction.on_commit(lambda: competition_backtest_enqueue(run_id=run_id))
             else:
                 transaction.on_commit(lambda: competition_paper_schedule(run_id=run_id))
