@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from debates.models import DebateConsensus
-from outcomes.services import decision_trade_open
+from outcomes.services import decision_trade_open, decisions_trade_open
 
 logger = logging.getLogger(__name__)
 
@@ -29,3 +30,20 @@ def on_consensus_created(
         decision_trade_open(consensus_id=consensus_id, consensus=consensus)
     except Exception:
         logger.exception("decision %s of debate %s: trade not opened", consensus_id, session_id)
+
+
+def on_consensus_batch_created(
+    sender: Any,
+    *,
+    consensus_ids: Sequence[int],
+    consensuses: Sequence[DebateConsensus] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Several stored decisions (one transaction's) become their outcomes and intents, in order.
+
+    Same contract as :func:`on_consensus_created` for each: never raises into the debates that sent it.
+    """
+    try:
+        decisions_trade_open(consensus_ids=consensus_ids, consensuses=consensuses)
+    except Exception:
+        logger.exception("decisions %s: trades not opened", list(consensus_ids))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -123,6 +123,25 @@ def decision_trade_open(*, consensus_id: int, consensus: DebateConsensus | None 
     with transaction.atomic():
         account = TradingAccount.objects.select_for_update().get(pk=account.pk)
         return _trade_open_locked(consensus, account, spec, snapshot)
+
+
+def decisions_trade_open(
+    *, consensus_ids: Sequence[int], consensuses: Sequence[DebateConsensus] | None = None
+) -> list[Outcome]:
+    """:func:`decision_trade_open` for several decisions, in the order given; same results, same
+    idempotency. ``consensuses`` (sessions loaded), when given, are the rows of ``consensus_ids``.
+
+    A decision whose trade cannot be opened is logged and skipped, so one bad decision does not
+    cost the others theirs (``update_outcomes`` picks it up later).
+    """
+    given = {c.pk: c for c in consensuses or ()}
+    opened = []
+    for consensus_id in consensus_ids:
+        try:
+            opened.append(decision_trade_open(consensus_id=consensus_id, consensus=given.get(consensus_id)))
+        except Exception:
+            logger.exception("decision %s: trade not opened", consensus_id)
+    return opened
 
 
 def _session_account_locked(consensus: DebateConsensus) -> TradingAccount:
