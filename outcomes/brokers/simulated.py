@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from debates.models import Bar, Timeframe
@@ -154,6 +154,14 @@ def book_as_of(account: TradingAccount, as_of: dt.date) -> tuple[Decimal, dict[s
         old, average = held.get(symbol, (ZERO, ZERO))
         held[symbol] = (old + delta, moved_average(old, average, delta, price))
     return cash, {s: (q, price_round(a)) for s, (q, a) in held.items() if q != 0}
+
+
+def simulated_session(symbol: str, as_of: dt.date, *, traded: bool) -> SessionState:
+    """The simulated clock's answer for a decision on ``symbol`` dated ``as_of``, given whether that
+    day has a bar (public: the trade hook knows it from the bar it reads for the reference price)."""
+    if traded:
+        return SessionState(True, f"{as_of} is a trading day for {symbol}; the order fills from the next bar")
+    return SessionState(False, f"no {symbol} bar on {as_of}: not a trading day on the simulated clock")
 
 
 def last_close(symbol: str, as_of: dt.date | None) -> Decimal | None:
@@ -320,11 +328,8 @@ class SimulatedBroker:
 
     def trading_session(self, *, symbol: str, as_of: dt.date) -> SessionState:
         """The simulated clock: a decision dated on a trading day trades from the next bar."""
-        if Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date=as_of).exists():
-            return SessionState(
-                True, f"{as_of} is a trading day for {symbol}; the order fills from the next bar"
-            )
-        return SessionState(False, f"no {symbol} bar on {as_of}: not a trading day on the simulated clock")
+        traded = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date=as_of).exists()
+        return simulated_session(symbol, as_of, traded=traded)
 
     # --- internals ------------------------------------------------------------------------------
 
@@ -374,9 +379,19 @@ class SimulatedBroker:
         return reserved
 
     def _positions(self, account: TradingAccount, as_of: dt.date | None) -> list[PositionState]:
+        """Each position at its last close on or before ``as_of`` (its average price when it has none),
+        marks included, in one query."""
+        closes = Bar.objects.filter(instrument__symbol=OuterRef("symbol"), timeframe=Timeframe.DAY)
+        if as_of is not None:
+            closes = closes.filter(date__lte=as_of)
+        rows = (
+            SimPosition.objects.filter(account=account)
+            .annotate(close=Subquery(closes.order_by("-date").values("close")[:1]))
+            .order_by("symbol")
+        )
         result = []
-        for position in SimPosition.objects.filter(account=account).order_by("symbol"):
-            mark = last_close(position.symbol, as_of) or position.average_price
+        for position in rows:
+            mark = position.close or position.average_price
             result.append(
                 PositionState(
                     symbol=position.symbol,

@@ -12,16 +12,18 @@ from outcomes.services.accounts import (
     trading_account_default_get,
     trading_account_source,
 )
-from outcomes.services.orders import (
+from outcomes.services.opening import (
     IntentSpec,
-    broker_order_cancel,
-    broker_order_sync,
     decision_trade_open,
     decisions_trade_open,
+    order_intent_create,
+)
+from outcomes.services.orders import (
+    broker_order_cancel,
+    broker_order_sync,
     intents_recover,
     open_orders_sync,
     order_intent_claim,
-    order_intent_create,
     order_intent_submit,
     order_submission_deferred,
 )

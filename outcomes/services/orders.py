@@ -15,27 +15,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Min, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from arena_project.errors import ConflictError, InvalidInputError
-from debates.bulk import bulk_insert
-from debates.models import DebateConsensus
-from outcomes import risk
+from arena_project.errors import ConflictError
 from outcomes.brokers import broker_for
 from outcomes.brokers.base import (
-    AccountState,
     Broker,
     BrokerConfigurationError,
     BrokerError,
@@ -45,11 +39,8 @@ from outcomes.brokers.base import (
     BrokerUnavailableError,
     DuplicateClientOrderIdError,
     OrderRequest,
-    SessionState,
 )
-from outcomes.brokers.simulated import SimulatedBroker, last_close
 from outcomes.models import (
-    OPEN_INTENT_STATUSES,
     OPEN_ORDER_STATUSES,
     BrokerKind,
     BrokerOrder,
@@ -57,15 +48,7 @@ from outcomes.models import (
     Fill,
     IntentStatus,
     OrderIntent,
-    OrderType,
-    Outcome,
-    RiskCheck,
-    SessionAccount,
-    Side,
-    TimeInForce,
-    TradingAccount,
 )
-from outcomes.services.accounts import trading_account_default_get
 
 logger = logging.getLogger(__name__)
 
@@ -77,387 +60,6 @@ CLIENT_ORDER_ID_MAX = 48  # Alpaca's documented limit (older docs); we stay with
 NOT_AT_BROKER = (IntentStatus.APPROVED, IntentStatus.SUBMITTING)
 # Intents a real broker will still take: older approved ones have missed their market.
 STALE_AFTER = dt.timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class IntentSpec:
-    side: str
-    size_fraction: Decimal
-    order_type: str = OrderType.MARKET
-    limit_price: Decimal | None = None
-    time_in_force: str = TimeInForce.DAY
-    quantity: Decimal | None = None  # explicit quantity; otherwise sized from the account settings
-
-
-@dataclass(frozen=True)
-class BrokerSnapshot:
-    """What the broker said before the checks ran (read outside any transaction for remote brokers)."""
-
-    error: str = ""
-    session: SessionState | None = None
-    account: AccountState | None = None
-    position_qty: Decimal = ZERO
-
-
-# --- decisions become intents -------------------------------------------------------------------
-
-
-def decision_trade_open(*, consensus_id: int, consensus: DebateConsensus | None = None) -> Outcome:
-    """Turn a stored decision into its pending outcome and, for buy/sell, a risk-checked intent.
-
-    Idempotent: a decision that already has its outcome is returned as is. The intent, its checks and
-    the outcome are written in one transaction, so "no outcome yet" means "never handled"; an approved
-    intent's submission is enqueued after commit. ``consensus`` (with its session loaded) may be
-    passed by a caller that already holds it — the debate that just stored it — to save re-reading it.
-    """
-    if consensus is None or consensus.pk != consensus_id:
-        consensus = DebateConsensus.objects.select_related("session").get(pk=consensus_id)
-    spec = _spec_from_consensus(consensus) if consensus.action in Side.values else None
-    with transaction.atomic():
-        # The account's row lock serialises this with any other delivery of the same decision.
-        account = _session_account_locked(consensus)
-        if spec is None or account.broker == BrokerKind.SIMULATED:
-            return _trade_open_locked(consensus, account, spec, None)
-    # A remote broker is asked outside any row lock (no network inside a lock), then we lock again.
-    snapshot = _remote_snapshot(account, consensus)
-    with transaction.atomic():
-        account = TradingAccount.objects.select_for_update().get(pk=account.pk)
-        return _trade_open_locked(consensus, account, spec, snapshot)
-
-
-def decisions_trade_open(
-    *, consensus_ids: Sequence[int], consensuses: Sequence[DebateConsensus] | None = None
-) -> list[Outcome]:
-    """:func:`decision_trade_open` for several decisions, in the order given; same results, same
-    idempotency. ``consensuses`` (sessions loaded), when given, are the rows of ``consensus_ids``.
-
-    A decision whose trade cannot be opened is logged and skipped, so one bad decision does not
-    cost the others theirs (``update_outcomes`` picks it up later).
-    """
-    given = {c.pk: c for c in consensuses or ()}
-    opened = []
-    for consensus_id in consensus_ids:
-        try:
-            opened.append(decision_trade_open(consensus_id=consensus_id, consensus=given.get(consensus_id)))
-        except Exception:
-            logger.exception("decision %s: trade not opened", consensus_id)
-    return opened
-
-
-def _session_account_locked(consensus: DebateConsensus) -> TradingAccount:
-    """The debate's account (attached, else the default), row-locked, in one statement.
-
-    ``LIMIT 1`` with ``FOR UPDATE`` locks only the row returned, never the default account when an
-    attached one wins. The caller is in a transaction.
-    """
-    attached = SessionAccount.objects.filter(session_id=consensus.session_id).values("account_id")
-    account = (
-        TradingAccount.objects.select_for_update()
-        .filter(Q(pk__in=attached) | Q(is_default=True))
-        .order_by("is_default")  # an attached account that is not the default first (False < True)
-        .first()
-    )
-    if account is None:  # no default account yet: create it (race-safe), then lock it
-        account = TradingAccount.objects.select_for_update().get(pk=trading_account_default_get().pk)
-    return account
-
-
-def _trade_open_locked(
-    consensus: DebateConsensus,
-    account: TradingAccount,
-    spec: IntentSpec | None,
-    snapshot: BrokerSnapshot | None,
-) -> Outcome:
-    """Caller holds the account's row lock (see :func:`decision_trade_open`)."""
-    existing = Outcome.objects.filter(consensus=consensus).first()
-    if existing is not None:
-        return existing
-    intent = _intent_create_locked(consensus, account, spec, snapshot) if spec else None
-    return Outcome.objects.create(
-        consensus=consensus, account=account, intent=intent, horizon_bars=account.outcome_horizon_bars
-    )
-
-
-def order_intent_create(
-    *, consensus: DebateConsensus, account: TradingAccount, spec: IntentSpec
-) -> OrderIntent:
-    """Size, check and store an intent for ``consensus`` on ``account`` (returns the existing one if any).
-
-    A failed check does not raise: the intent is stored as rejected with every check and its reason.
-    """
-    snapshot = _remote_snapshot(account, consensus)
-    with transaction.atomic():
-        account = TradingAccount.objects.select_for_update().get(pk=account.pk)
-        return _intent_create_locked(consensus, account, spec, snapshot)
-
-
-def _remote_snapshot(account: TradingAccount, consensus: DebateConsensus) -> BrokerSnapshot | None:
-    """A remote broker is asked before the transaction (no network inside a row lock); the simulated
-    broker's book is read under the lock instead (None here)."""
-    if account.broker == BrokerKind.SIMULATED:
-        return None
-    return _broker_snapshot(account, consensus.session.symbol, consensus.session.as_of)
-
-
-def _spec_from_consensus(consensus: DebateConsensus) -> IntentSpec:
-    """The judge's proposal (validated by agents.schemas.OrderIntentSpec when it was made)."""
-    proposal: dict[str, Any] = consensus.order_intent or {}
-    size = _decimal(proposal.get("size_fraction"))
-    return IntentSpec(
-        side=consensus.action,
-        size_fraction=size if size is not None and 0 <= size <= 1 else Decimal(str(consensus.size)),
-        order_type=str(proposal.get("order_type") or OrderType.MARKET),
-        limit_price=_limit_price(_decimal(proposal.get("limit_price"))),
-        time_in_force=str(proposal.get("time_in_force") or TimeInForce.DAY),
-    )
-
-
-def _decimal(value: object) -> Decimal | None:
-    """A finite Decimal from a JSON number, or None (an LLM's NaN or garbage is no price)."""
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
-
-
-def _limit_price(value: Decimal | None) -> Decimal | None:
-    """Brokers take whole cents at or above $1 (sub-penny increments are refused)."""
-    if value is None:
-        return None
-    quantum = Decimal("0.01") if value >= 1 else PRICE_Q
-    return value.quantize(quantum, rounding=ROUND_HALF_EVEN)
-
-
-def _broker_snapshot(
-    account: TradingAccount, symbol: str, as_of: dt.date, *, locked: bool = False
-) -> BrokerSnapshot:
-    """The broker's session, account and position; ``locked``: the caller holds ``account``'s row lock
-    (the simulated book then reads under it instead of locking the row again)."""
-    try:
-        broker = broker_for(account)
-        session = broker.trading_session(symbol=symbol, as_of=as_of)
-        if locked and isinstance(broker, SimulatedBroker):
-            state, positions = broker.book_locked(account, as_of=as_of)
-        else:
-            state, positions = broker.book(as_of=as_of)
-        position = next((p.quantity for p in positions if p.symbol == symbol), ZERO)
-    except BrokerError as exc:
-        return BrokerSnapshot(error=exc.message)
-    return BrokerSnapshot(session=session, account=state, position_qty=position)
-
-
-def _intent_create_locked(
-    consensus: DebateConsensus, account: TradingAccount, spec: IntentSpec, snapshot: BrokerSnapshot | None
-) -> OrderIntent:
-    """Caller is in a transaction and holds the account's row lock, so concurrent intents see each other."""
-    session = consensus.session
-    symbol, as_of = session.symbol, session.as_of
-    related = _related_intents(consensus, account, symbol, spec.side)
-    existing = next(
-        (r for r in related if r.consensus_id == consensus.pk and r.account_id == account.pk), None
-    )
-    if existing is not None:
-        return OrderIntent.objects.get(pk=existing.pk)
-    for field, value, allowed in (
-        ("side", spec.side, Side.values),
-        ("order_type", spec.order_type, OrderType.values),
-        ("time_in_force", spec.time_in_force, TimeInForce.values),
-    ):
-        if value not in allowed:
-            raise InvalidInputError.for_field(field, f"{value!r} is not one of {', '.join(allowed)}.")
-    if snapshot is None:
-        snapshot = _broker_snapshot(account, symbol, as_of, locked=True)  # the simulated book, under the lock
-    reference = last_close(symbol, as_of)
-    price = spec.limit_price if spec.order_type == OrderType.LIMIT and spec.limit_price else reference
-    committed = _commitments(account, symbol, spec.side, as_of, related)
-    pending_sells = committed.pending_sells
-    quantity = spec.quantity
-    if quantity is None:
-        quantity = _size(account, spec, snapshot, price, available=snapshot.position_qty - pending_sells)
-    draft = risk.IntentDraft(
-        symbol=symbol,
-        side=spec.side,
-        quantity=quantity,
-        order_type=spec.order_type,
-        limit_price=spec.limit_price,
-        time_in_force=spec.time_in_force,
-        reference_price=reference,
-        cost_estimate=_cost_estimate(account, quantity, price),
-    )
-    context = risk.RiskContext(
-        active=account.active,
-        kill_switch=account.kill_switch,
-        broker_error=snapshot.error,
-        session=snapshot.session,
-        known_symbol=reference is not None,
-        allowed_symbols=tuple(str(s).upper() for s in account.allowed_symbols or ()),
-        max_order_notional=account.max_order_notional,
-        max_position_notional=account.max_position_notional,
-        max_daily_notional=account.max_daily_notional,
-        day_notional_used=committed.day_notional,
-        buying_power=snapshot.account.buying_power - committed.reserved_cash if snapshot.account else None,
-        position_qty=snapshot.position_qty,
-        pending_sell_qty=pending_sells,
-        allow_short=account.allow_short,
-        duplicate=_duplicate(consensus, symbol, spec.side, committed.same_trade_intent, related),
-    )
-    results = risk.evaluate(draft, context)
-    failed = [r for r in results if not r.passed]
-    intent = OrderIntent.objects.create(
-        consensus=consensus,
-        account=account,
-        symbol=symbol,
-        side=spec.side,
-        quantity=quantity,
-        order_type=spec.order_type,
-        limit_price=spec.limit_price,
-        time_in_force=spec.time_in_force,
-        as_of=as_of,
-        size_fraction=spec.size_fraction.quantize(PRICE_Q),
-        reference_price=reference,
-        notional=draft.notional.quantize(PRICE_Q),
-        status=IntentStatus.REJECTED if failed else IntentStatus.APPROVED,
-        rejection_reason="; ".join(f"{r.name}: {r.detail}" for r in failed)[:2000],
-        client_order_id=client_order_id_for(consensus_id=consensus.pk, account_id=account.pk),
-    )
-    bulk_insert(
-        RiskCheck,
-        (
-            RiskCheck(intent=intent, sequence=i, name=r.name, passed=r.passed, detail=r.detail[:300])
-            for i, r in enumerate(results, start=1)
-        ),
-    )
-    if not failed:
-        intent_id = intent.pk
-        transaction.on_commit(lambda: order_submit_enqueue(intent_id=intent_id), robust=True)
-    return intent
-
-
-def client_order_id_for(*, consensus_id: int, account_id: int) -> str:
-    """``arena-<decision>-<account>-<nonce>``: names the decision; the nonce keeps ids from a reset
-    database from ever matching an older order at the broker."""
-    value = f"arena-{consensus_id}-{account_id}-{secrets.token_hex(4)}"
-    if len(value) > CLIENT_ORDER_ID_MAX:  # only with ids beyond 10^16
-        raise ValueError(f"client order id {value!r} exceeds {CLIENT_ORDER_ID_MAX} characters")
-    return value
-
-
-def _size(
-    account: TradingAccount,
-    spec: IntentSpec,
-    snapshot: BrokerSnapshot,
-    price: Decimal | None,
-    available: Decimal,
-) -> Decimal:
-    """Whole shares worth ``size x (sizing_notional or sizing_fraction x equity)``.
-
-    A sell without shorting sells at most what is held (a full-size sell closes the position).
-    """
-    if price is None or price <= 0 or snapshot.account is None:
-        return ZERO
-    full = (
-        account.sizing_notional
-        if account.sizing_notional is not None
-        else (snapshot.account.equity * account.sizing_fraction)
-    )
-    quantity = (full * spec.size_fraction / price).to_integral_value(rounding=ROUND_DOWN)
-    if spec.side == Side.SELL and not account.allow_short:
-        quantity = min(quantity, max(available, ZERO).to_integral_value(rounding=ROUND_DOWN))
-    return max(quantity, ZERO)
-
-
-def _cost_estimate(account: TradingAccount, quantity: Decimal, price: Decimal | None) -> Decimal:
-    if price is None:
-        return ZERO
-    notional = abs(quantity) * price * (1 + account.slippage_bps / BPS)
-    return notional + account.commission_per_order + notional * account.commission_bps / BPS
-
-
-@dataclass(frozen=True)
-class _Commitments:
-    reserved_cash: Decimal  # notional of our buys not yet at the broker
-    pending_sells: Decimal  # shares our unsent sells and the broker's open sell orders still take
-    day_notional: Decimal  # notional approved on the as-of date (rejected and failed ones excluded)
-    same_trade_intent: int | None  # an open intent for the same symbol and side, if any
-
-
-@dataclass(frozen=True)
-class _RelatedIntent:
-    pk: int
-    consensus_id: int
-    account_id: int
-    symbol: str
-    side: str
-    status: str
-    order_status: str | None  # its broker order's status, None when it has none
-
-
-def _related_intents(
-    consensus: DebateConsensus, account: TradingAccount, symbol: str, side: str
-) -> list[_RelatedIntent]:
-    """In one query, newest first: every intent of this decision (on any account) and this account's
-    unsent intents for the same trade (the caller holds the account's row lock)."""
-    rows = (
-        OrderIntent.objects.filter(
-            Q(consensus=consensus) | Q(account=account, symbol=symbol, side=side, status__in=NOT_AT_BROKER)
-        )
-        .order_by("-created_at", "-id")
-        .values_list("pk", "consensus_id", "account_id", "symbol", "side", "status", "broker_order__status")
-    )
-    return [_RelatedIntent(*row) for row in rows]
-
-
-def _commitments(
-    account: TradingAccount, symbol: str, side: str, as_of: dt.date, related: list[_RelatedIntent]
-) -> _Commitments:
-    """What the account has already promised, in two queries (the caller holds its row lock)."""
-    unsent = Q(status__in=NOT_AT_BROKER)
-    counted = ~Q(status__in=[IntentStatus.REJECTED, IntentStatus.BROKER_REJECTED, IntentStatus.FAILED])
-    intents = OrderIntent.objects.filter(Q(account=account) & (unsent | Q(as_of=as_of))).aggregate(
-        buys=Sum("notional", filter=unsent & Q(side=Side.BUY)),
-        sells=Sum("quantity", filter=unsent & Q(side=Side.SELL, symbol=symbol)),
-        day=Sum("notional", filter=Q(as_of=as_of) & counted),
-    )
-    orders = BrokerOrder.objects.filter(
-        account=account, symbol=symbol, status__in=OPEN_ORDER_STATUSES
-    ).aggregate(
-        sells=Sum(F("quantity") - F("filled_qty"), filter=Q(side=Side.SELL)),
-        same=Min("intent_id", filter=Q(side=side)),
-    )
-    same_unsent = [
-        r.pk
-        for r in related
-        if r.account_id == account.pk and r.symbol == symbol and r.side == side and r.status in NOT_AT_BROKER
-    ]
-    return _Commitments(
-        reserved_cash=intents["buys"] or ZERO,
-        pending_sells=(intents["sells"] or ZERO) + (orders["sells"] or ZERO),
-        day_notional=intents["day"] or ZERO,
-        same_trade_intent=min(same_unsent) if same_unsent else orders["same"],
-    )
-
-
-def _duplicate(
-    consensus: DebateConsensus,
-    symbol: str,
-    side: str,
-    same_trade_intent: int | None,
-    related: list[_RelatedIntent],
-) -> str:
-    """Another open intent for this decision (on any account), or for the same trade on this account."""
-    for r in related:
-        still_open = r.status in OPEN_INTENT_STATUSES and not (
-            r.status == IntentStatus.SUBMITTED and r.order_status in CLOSED_ORDER_STATUSES
-        )
-        if r.consensus_id == consensus.pk and still_open:
-            return f"decision {consensus.pk} already has open intent {r.pk}"
-    if same_trade_intent is None:
-        return ""
-    known = next((r.consensus_id for r in related if r.pk == same_trade_intent), None)
-    if known is None:  # found through its open broker order, not among the unsent intents
-        known = OrderIntent.objects.only("consensus_id").get(pk=same_trade_intent).consensus_id
-    return f"open {side} intent {same_trade_intent} for {symbol} (decision {known}) here"
 
 
 # --- submission ---------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from debates.market.sources import get_source
 from debates.models import Bar, DebateConsensus, Timeframe
 from outcomes import scoring
 from outcomes.models import OPEN_ORDER_STATUSES, BrokerOrder, Fill, IntentStatus, Outcome, OutcomeStatus
-from outcomes.services.orders import decision_trade_open, intents_recover, open_orders_sync
+from outcomes.services.opening import decision_trade_open
+from outcomes.services.orders import intents_recover, open_orders_sync
 
 logger = logging.getLogger(__name__)
 
