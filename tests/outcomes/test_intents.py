@@ -73,10 +73,11 @@ def test_opening_a_buy_takes_a_bounded_number_of_statements(
 ) -> None:
     consensus = make_decision()
     session_account_attach(session=consensus.session, account=account)
-    # BEGIN, account lock, outcome check, related intents, trading day, open orders, positions,
-    # reference close, two commitment aggregates, intent, 12 checks in one insert, outcome, COMMIT:
-    # a regression guard for the debate write path (docs/architecture.md, "The write path").
-    with django_assert_max_num_queries(14):
+    # BEGIN, account lock, the decision's facts (outcome, reference close, trading day), the ledger
+    # of intents, the book (open orders, positions with their marks), intent, 12 checks in one insert,
+    # outcome, COMMIT: a regression guard for the debate write path (docs/architecture.md, "The write
+    # path"; docs/outcomes.md, "Opening trades").
+    with django_assert_max_num_queries(10):
         outcome = decision_trade_open(consensus_id=consensus.pk, consensus=consensus)
     assert outcome.intent is not None and outcome.intent.risk_checks.count() == 12
 
