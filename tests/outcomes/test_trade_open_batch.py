@@ -233,6 +233,18 @@ def test_a_batch_costs_a_few_statements_per_account(
 
 
 @pytest.mark.django_db
+def test_a_hold_costs_its_lock_its_facts_and_its_outcome(
+    accounts: tuple[TradingAccount, TradingAccount],
+    make_decision: Decide,
+    django_assert_max_num_queries: Any,
+) -> None:
+    hold = on(accounts[0], make_decision(action="hold"))
+    with django_assert_max_num_queries(5):  # savepoint, lock, facts, outcome, release
+        outcome = decision_trade_open(consensus_id=hold.pk, consensus=hold)
+    assert outcome.intent is None
+
+
+@pytest.mark.django_db
 def test_a_bad_decision_is_skipped_and_the_others_opened(
     accounts: tuple[TradingAccount, TradingAccount], make_decision: Decide
 ) -> None:
