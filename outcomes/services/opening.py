@@ -246,8 +246,8 @@ def _accounts_locked(
         wanted |= Q(is_default=True)
     accounts = {a.pk: a for a in TradingAccount.objects.select_for_update().filter(wanted).order_by("pk")}
     default = next((a for a in accounts.values() if a.is_default), None) if with_default else None
-    if with_default and default is None:  # no default account yet: create it (race-safe), then lock it
-        default = TradingAccount.objects.select_for_update().get(pk=trading_account_default_get().pk)
+    if with_default and default is None:
+        default = _default_created_locked()
         accounts[default.pk] = default
     return accounts, default
 
@@ -265,9 +265,13 @@ def _session_account_locked(consensus: DebateConsensus) -> TradingAccount:
         .order_by("is_default")  # an attached account that is not the default first (False < True)
         .first()
     )
-    if account is None:  # no default account yet: create it (race-safe), then lock it
-        account = TradingAccount.objects.select_for_update().get(pk=trading_account_default_get().pk)
-    return account
+    return account if account is not None else _default_created_locked()
+
+
+def _default_created_locked() -> TradingAccount:
+    """No default account yet: create it (race-safe), then lock it (after any other lock we hold, and
+    no lock is taken after it, so this never closes a cycle)."""
+    return TradingAccount.objects.select_for_update().get(pk=trading_account_default_get().pk)
 
 
 def _open_locked(decisions: Sequence[_Decision], *, strict: bool) -> dict[int, Outcome]:
