@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Subquery
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from debates.models import Bar, Timeframe
+from debates.models import Bar, Instrument, Timeframe
 from outcomes.brokers.base import (
     AccountState,
     BrokerFill,
@@ -164,9 +164,20 @@ def simulated_session(symbol: str, as_of: dt.date, *, traded: bool) -> SessionSt
     return SessionState(False, f"no {symbol} bar on {as_of}: not a trading day on the simulated clock")
 
 
+def daily_bars(symbol: str | OuterRef) -> QuerySet[Bar]:
+    """The daily bars of ``symbol`` (a value, or an ``OuterRef`` to one).
+
+    The instrument is picked by a scalar subquery on its symbol rather than by joining it: PostgreSQL
+    then walks the (instrument, timeframe, date) index in date order, so "the last bar on or before
+    a date" reads one row (with the join it read and sorted the symbol's whole history, ~800 rows).
+    """
+    instrument = Instrument.objects.filter(symbol=symbol).values("pk")[:1]
+    return Bar.objects.filter(instrument=Subquery(instrument), timeframe=Timeframe.DAY)
+
+
 def last_close(symbol: str, as_of: dt.date | None) -> Decimal | None:
     """The close of the last daily bar on or before ``as_of`` (the latest bar when None)."""
-    bars = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY)
+    bars = daily_bars(symbol)
     if as_of is not None:
         bars = bars.filter(date__lte=as_of)
     return bars.order_by("-date").values_list("close", flat=True).first()
@@ -381,7 +392,7 @@ class SimulatedBroker:
     def _positions(self, account: TradingAccount, as_of: dt.date | None) -> list[PositionState]:
         """Each position at its last close on or before ``as_of`` (its average price when it has none),
         marks included, in one query."""
-        closes = Bar.objects.filter(instrument__symbol=OuterRef("symbol"), timeframe=Timeframe.DAY)
+        closes = daily_bars(OuterRef(OuterRef("symbol")))
         if as_of is not None:
             closes = closes.filter(date__lte=as_of)
         rows = (

@@ -37,11 +37,11 @@ from django.db.models import DecimalField, F, OuterRef, Q, Subquery
 
 from arena_project.errors import InvalidInputError
 from debates.bulk import bulk_insert
-from debates.models import Bar, DebateConsensus, Timeframe
+from debates.models import DebateConsensus
 from outcomes import risk
 from outcomes.brokers import broker_for
 from outcomes.brokers.base import AccountState, BrokerError, SessionState
-from outcomes.brokers.simulated import SimulatedBroker, simulated_session
+from outcomes.brokers.simulated import SimulatedBroker, daily_bars, simulated_session
 from outcomes.models import (
     OPEN_INTENT_STATUSES,
     OPEN_ORDER_STATUSES,
@@ -318,11 +318,8 @@ class _Facts:
 
 def _decision_facts(consensus_ids: Sequence[int]) -> dict[int, _Facts]:
     """Per decision, in one query: its outcome and the last daily bar on or before its as-of date."""
-    last_bar = Bar.objects.filter(
-        instrument__symbol=OuterRef("session__symbol"),
-        timeframe=Timeframe.DAY,
-        date__lte=OuterRef("session__as_of"),
-    ).order_by("-date")
+    symbol = OuterRef(OuterRef("session__symbol"))  # seen from the instrument's subquery in daily_bars
+    last_bar = daily_bars(symbol).filter(date__lte=OuterRef("session__as_of")).order_by("-date")
     rows = (
         DebateConsensus.objects.filter(pk__in=consensus_ids)
         .annotate(
