@@ -463,16 +463,17 @@ def _intent_build(
     quantity = spec.quantity
     if quantity is None:
         quantity = _size(account, spec, snapshot, price, available=snapshot.position_qty - pending_sells)
-    draft = risk.IntentDraft(
-        symbol=symbol,
-        side=spec.side,
-        quantity=quantity,
-        order_type=spec.order_type,
-        limit_price=spec.limit_price,
-        time_in_force=spec.time_in_force,
-        reference_price=reference,
-        cost_estimate=_cost_estimate(account, quantity, price),
-    )
+    # The order's terms, as the checks see them and as the intent stores them.
+    terms: dict[str, Any] = {
+        "symbol": symbol,
+        "side": spec.side,
+        "quantity": quantity,
+        "order_type": spec.order_type,
+        "limit_price": spec.limit_price,
+        "time_in_force": spec.time_in_force,
+        "reference_price": reference,
+    }
+    draft = risk.IntentDraft(**terms, cost_estimate=_cost_estimate(account, quantity, price))
     context = risk.RiskContext(
         active=account.active,
         kill_switch=account.kill_switch,
@@ -495,15 +496,9 @@ def _intent_build(
     intent = OrderIntent(
         consensus=consensus,
         account=account,
-        symbol=symbol,
-        side=spec.side,
-        quantity=quantity,
-        order_type=spec.order_type,
-        limit_price=spec.limit_price,
-        time_in_force=spec.time_in_force,
+        **terms,
         as_of=as_of,
         size_fraction=spec.size_fraction.quantize(PRICE_Q),
-        reference_price=reference,
         notional=draft.notional.quantize(PRICE_Q),
         status=IntentStatus.REJECTED if failed else IntentStatus.APPROVED,
         rejection_reason="; ".join(f"{r.name}: {r.detail}" for r in failed)[:2000],
