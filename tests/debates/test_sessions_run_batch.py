@@ -75,6 +75,14 @@ def _stored(session: DebateSession) -> dict[str, Any]:
     }
 
 
+def _assert_returned_as_stored(returned: list[DebateSession]) -> None:
+    """The sessions the batch returns hold the stored state (it does not read them back)."""
+    fields = ("status", "error", "attempts", "total_cost_usd", "finished_at", "lease_expires_at")
+    for session in returned:
+        stored = DebateSession.objects.get(pk=session.pk)
+        assert [getattr(session, f) for f in fields] == [getattr(stored, f) for f in fields]
+
+
 def test_the_batch_stores_what_one_at_a_time_stores(arena: Panel) -> None:
     one_by_one = _sessions(arena)
     for session in one_by_one:
@@ -89,14 +97,7 @@ def test_the_batch_stores_what_one_at_a_time_stores(arena: Panel) -> None:
         expected, got = _stored(single), _stored(batch)
         assert got == expected
         assert got["consensus"] is not None and len(got["messages"]) == 6 and len(got["tool_calls"]) == 4
-    # the returned sessions are the stored state, without reading them back
-    for session in returned:
-        stored = DebateSession.objects.get(pk=session.pk)
-        assert (session.status, session.total_cost_usd, session.finished_at) == (
-            stored.status,
-            stored.total_cost_usd,
-            stored.finished_at,
-        )
+    _assert_returned_as_stored(returned)
 
 
 def test_the_batch_is_written_in_a_few_statements_whatever_its_size(arena: Panel) -> None:
@@ -178,13 +179,7 @@ def test_cancelled_superseded_and_crashed_debates_end_right_and_the_others_compl
     )
 
     by_id = {s.pk: s for s in returned}
-    for session in returned:
-        stored = DebateSession.objects.get(pk=session.pk)
-        assert (session.status, session.error, session.attempts) == (
-            stored.status,
-            stored.error,
-            stored.attempts,
-        )
+    _assert_returned_as_stored(returned)
 
     def rows(session: DebateSession) -> tuple[int, int, int, int]:
         return (
