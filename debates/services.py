@@ -323,7 +323,7 @@ def debate_sessions_run_batch(
     for session_id, accounts in runs:
         session = sessions[session_id]
         if session.status == DebateStatus.RUNNING:
-            finals.append(_final(session, plans[session.panel_id], market, accounts))
+            finals.append(_batch_attempt(session, plans[session.panel_id], market, accounts))
     consensuses = _persist_many(finals)
     if consensuses:
         transaction.on_commit(
@@ -334,7 +334,7 @@ def debate_sessions_run_batch(
     return [sessions[i] for i in ids]
 
 
-def _final(
+def _batch_attempt(
     session: DebateSession, plan: PanelPlan, market: MarketDataSource | None, accounts: AccountSource | None
 ) -> _Final:
     """One session's attempt of a batch, run to its end (cancelled at once on a cancel request)."""
