@@ -150,12 +150,13 @@ def debate_sessions_create(
     """Validate and store many sessions in one INSERT, already claimed by the caller; never enqueued.
 
     For a caller that owns a batch of debates and runs them itself (a backtest day creates all of
-    its debates together, then runs them one after the other): what ``debate_session_create(...,
-    enqueue=False)`` + ``debate_session_claim`` do per debate, in one statement. Each session is
-    created in the state the claim would leave it in - running, attempt 1, a lease of
-    ``claimed_by_lease`` (the debate lease setting by default) that ``debate_session_run`` extends
-    to cover its deadline - and no task is enqueued, so no other worker can take it before that
-    lease expires (then ``debate_session_claim`` may, as for any dead worker's session).
+    its debates together, then runs them with :func:`debate_sessions_run_batch`): what
+    ``debate_session_create(..., enqueue=False)`` + ``debate_session_claim`` do per debate, in one
+    statement. Each session is created in the state the claim would leave it in - running, attempt
+    1, a lease of ``claimed_by_lease`` (the debate lease setting by default) that the run extends to
+    cover its deadline (a batch's: all of its debates' deadlines) - and no task is enqueued, so no
+    other worker can take it before that lease expires (then ``debate_session_claim`` may, as for
+    any dead worker's session).
 
     Validation is ``debate_session_create``'s: a known symbol with a daily bar on or before the
     date, a saved panel. With ``market`` (the source the debates will read, e.g. a backtest's bars

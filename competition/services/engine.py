@@ -121,8 +121,10 @@ class _Stepper:
         then the submissions: none of the day's orders can move a book its later decisions are sized on.
 
         The day's missing decisions (with their sessions and account links) are created in one
-        transaction, and their outcomes read back in one query; an existing decision (a retried
-        day) reuses its debate.
+        transaction, the day's debates run as one batch (``debate_sessions_run_batch``: computed one
+        after the other, written in one transaction, the trades opened on its commit in decision
+        order), and their outcomes read back in one query; an existing decision (a retried day)
+        reuses its debate, and runs it only if it never finished.
         """
         by_entry = {entry.pk: (entry, accounts) for entry, accounts in seats}
         decisions = {
