@@ -264,3 +264,23 @@ def test_an_unknown_session_is_refused_before_anything_runs(arena: Panel) -> Non
         debate_sessions_run_batch(runs=[(session.pk, None), (session.pk + 10_000, None)])
     session.refresh_from_db()
     assert session.status == DebateStatus.RUNNING and not ToolCall.objects.filter(session=session).exists()
+
+
+def test_a_debate_that_cannot_even_start_ends_failed_and_the_others_complete(
+    arena: Panel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken, fine = _sessions(arena)[:2]
+    real_start = services._attempt_start
+
+    def attempt_start(session: DebateSession, *args: Any) -> services._Run:
+        if session.pk == broken.pk:
+            raise LookupError("no account for it")
+        return real_start(session, *args)
+
+    monkeypatch.setattr(services, "_attempt_start", attempt_start)
+    returned = debate_sessions_run_batch(runs=[(broken.pk, None), (fine.pk, None)])
+
+    assert [s.status for s in returned] == [DebateStatus.FAILED, DebateStatus.COMPLETED]
+    assert returned[0].error == "Internal error: LookupError: no account for it"
+    assert not DebateConsensus.objects.filter(session=broken).exists()
+    _assert_returned_as_stored(returned)
