@@ -154,7 +154,7 @@ def debate_sessions_create(
     ``debate_session_create(..., enqueue=False)`` + ``debate_session_claim`` do per debate, in one
     statement. Each session is created in the state the claim would leave it in - running, attempt
     1, a lease of ``claimed_by_lease`` (the debate lease setting by default) that the run extends to
-    cover its deadline (a batch's: all of its debates' deadlines) - and no task is enqueued, so no
+    cover its deadline - and no task is enqueued, so no
     other worker can take it before that lease expires (then ``debate_session_claim`` may, as for
     any dead worker's session).
 
@@ -318,8 +318,11 @@ def debate_sessions_run_batch(
     for session in running:
         if session.panel_id not in plans:
             plans[session.panel_id] = panel_plan_build(panel=session.panel)
-    # The last debate of the batch is written after all the others ran: the leases cover them all.
-    _lease_cover(running, deadline_s=sum(plans[s.panel_id].deadline_s for s in running))
+    # Each lease covers one debate's deadline, as on the single path, not the batch's sum: a lease
+    # that outlived a dead worker's run would keep its retry from reclaiming the sessions. A batch
+    # slower than that is still safe - the final write checks each session's attempt - and meant
+    # for fast debates.
+    _lease_cover(running, deadline_s=max((plans[s.panel_id].deadline_s for s in running), default=0))
     finals = []
     for session_id, accounts in runs:
         session = sessions[session_id]

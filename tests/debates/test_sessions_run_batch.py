@@ -115,8 +115,8 @@ def test_the_batch_is_written_in_a_few_statements_whatever_its_size(arena: Panel
         assert {s.status for s in returned} == {DebateStatus.COMPLETED}
         return len(captured)
 
-    # the sessions, the panel's seats and fallbacks, the leases (when they fall short of the batch's
-    # deadlines), then BEGIN, the rows locked and ended, 5 inserts, COMMIT: none of it per debate
+    # the sessions, the panel's seats and fallbacks, the leases (when they fall short of a debate's
+    # deadline), then BEGIN, the rows locked and ended, 5 inserts, COMMIT: none of it per debate
     assert statements(2) <= 13 and statements(6) <= 13
 
 
