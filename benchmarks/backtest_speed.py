@@ -114,7 +114,9 @@ def main() -> None:
 # The innermost of these functions on the stack names the part a statement belongs to.
 PARTS = {
     "on_consensus_created": "decision -> outcome + intent (outcomes receiver)",
+    "on_consensus_batch_created": "decision -> outcome + intent (outcomes receiver)",
     "debate_session_run": "the debate (debate_session_run)",
+    "debate_sessions_run_batch": "the debate (debate_sessions_run_batch, the day's batch)",
     "_submit_approved": "submitting the day's approved intents to the broker",
     "_baseline_day": "baselines' decisions and orders",
     "_baseline_order": "baselines' decisions and orders",

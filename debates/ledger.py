@@ -73,9 +73,12 @@ def llm_calls_record(
     results: Iterable[tuple[AgentResult, DebateMessage | None]],
     session: DebateSession | None = None,
 ) -> list[LlmCall]:
-    """Insert one row per attempt of each result, linked to its message (caller holds the transaction)."""
+    """Insert one row per attempt of each result, linked to its message and to ``session`` - by
+    default the message's own (caller holds the transaction)."""
     rows = [
-        llm_call_row(attempt, session=session, message=message)
+        llm_call_row(
+            attempt, session=session or (message.session if message is not None else None), message=message
+        )
         for result, message in results
         for attempt in result.attempts
     ]

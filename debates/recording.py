@@ -57,19 +57,34 @@ def message_build(session: DebateSession, result: AgentResult, round_no: int) ->
 
 
 def messages_save(session: DebateSession, results: list[tuple[int, AgentResult]]) -> None:
-    """Insert the messages of ``(round, result)`` pairs and one ledger row per attempt of each,
-    linked to its message: one statement each (the caller holds the transaction)."""
-    if not results:
+    """Insert the messages of one session's ``(round, result)`` pairs (see :func:`messages_save_many`)."""
+    messages_save_many([(session, n, r) for n, r in results])
+
+
+def messages_save_many(rows: list[tuple[DebateSession, int, AgentResult]]) -> None:
+    """Insert the messages of ``(session, round, result)`` triples, of one session or several, and one
+    ledger row per attempt of each, linked to its message: one statement each (the caller holds the
+    transaction)."""
+    if not rows:
         return
-    messages = bulk_insert(DebateMessage, [message_build(session, r, n) for n, r in results])
-    llm_calls_record(session=session, results=zip((r for _n, r in results), messages, strict=True))
+    messages = bulk_insert(DebateMessage, [message_build(s, r, n) for s, n, r in rows])
+    llm_calls_record(results=zip((r for _s, _n, r in rows), messages, strict=True))
 
 
 def tool_calls_save(session: DebateSession, calls: list[ToolCall]) -> None:
-    """Insert the router's records, the bar history with them, in one statement (debates/bulk.py)."""
-    for call in calls:
-        call.session = session
-    bulk_insert(ToolCall, calls)
+    """Insert one session's router records (see :func:`tool_calls_save_many`)."""
+    tool_calls_save_many([(session, calls)])
+
+
+def tool_calls_save_many(batches: list[tuple[DebateSession, list[ToolCall]]]) -> None:
+    """Insert the router records of one session or several, the bar history with them, in one
+    statement (debates/bulk.py)."""
+    rows = []
+    for session, calls in batches:
+        for call in calls:
+            call.session = session
+            rows.append(call)
+    bulk_insert(ToolCall, rows)
 
 
 class SessionRecorder(DebateObserver):

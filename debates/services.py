@@ -26,9 +26,10 @@ from pydantic import ValidationError as PydanticValidationError
 from agents.gateway import AgentResult, CallAttempt
 from agents.models import Panel
 from agents.providers.base import ProfileSpec, Usage
-from agents.schemas import AnalystOutput, JudgeOutput, MarketContext
+from agents.schemas import AnalystOutput, MarketContext
 from agents.selectors import PanelPlan, panel_get, panel_plan_build
 from arena_project.errors import ArenaError, ConflictError, InvalidInputError, NotFoundError
+from debates.bulk import bulk_insert
 from debates.coordinator import (
     ArenaCoordinator,
     DebateCancelledError,
@@ -59,15 +60,16 @@ from debates.models import (
     ToolCall,
     ValidationStatus,
 )
-from debates.recording import SessionRecorder, messages_save, tool_calls_save
+from debates.recording import SessionRecorder, messages_save_many, tool_calls_save_many
 from debates.replay import recorded_lookback, recorded_router
-from debates.signals import consensus_created
+from debates.signals import consensus_batch_created, consensus_created
 from debates.tools import ToolError, ToolRouter
 
 logger = logging.getLogger(__name__)
 
 #: Seconds a worker's lease must outlive its debate's deadline (final write, slack for a slow database).
 LEASE_MARGIN_S = 30.0
+CANCELLED_BY_REQUEST = "Cancelled by request."
 
 
 class DebateFinishedError(ConflictError):
@@ -148,12 +150,13 @@ def debate_sessions_create(
     """Validate and store many sessions in one INSERT, already claimed by the caller; never enqueued.
 
     For a caller that owns a batch of debates and runs them itself (a backtest day creates all of
-    its debates together, then runs them one after the other): what ``debate_session_create(...,
-    enqueue=False)`` + ``debate_session_claim`` do per debate, in one statement. Each session is
-    created in the state the claim would leave it in - running, attempt 1, a lease of
-    ``claimed_by_lease`` (the debate lease setting by default) that ``debate_session_run`` extends
-    to cover its deadline - and no task is enqueued, so no other worker can take it before that
-    lease expires (then ``debate_session_claim`` may, as for any dead worker's session).
+    its debates together, then runs them with :func:`debate_sessions_run_batch`): what
+    ``debate_session_create(..., enqueue=False)`` + ``debate_session_claim`` do per debate, in one
+    statement. Each session is created in the state the claim would leave it in - running, attempt
+    1, a lease of ``claimed_by_lease`` (the debate lease setting by default) that the run extends to
+    cover its deadline - and no task is enqueued, so no
+    other worker can take it before that lease expires (then ``debate_session_claim`` may, as for
+    any dead worker's session).
 
     Validation is ``debate_session_create``'s: a known symbol with a daily bar on or before the
     date, a saved panel. With ``market`` (the source the debates will read, e.g. a backtest's bars
@@ -260,15 +263,93 @@ def debate_session_run(
     prepared = _prepare(session_id, market, accounts)
     if isinstance(prepared, DebateSession):
         return prepared
-    try:
-        outcome = prepared.debate()
-    except (DebateFailedError, ToolError) as exc:
-        outcome = DebateOutcome(failure=str(exc))
-    except Exception as exc:  # a bug must still end the session, never leave it running
-        logger.exception("debate %s crashed", session_id)
-        outcome = DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
-    prepared.finish(outcome)
+    prepared.finish(_outcome(prepared))
     return prepared.session
+
+
+def _outcome(prepared: _Run) -> DebateOutcome:
+    """Run the debate; a debate failure, or a crash, becomes a failed outcome (never an exception)."""
+    try:
+        return prepared.debate()
+    except (DebateFailedError, ToolError) as exc:
+        return DebateOutcome(failure=str(exc))
+    except Exception as exc:  # a bug must still end the session, never leave it running
+        logger.exception("debate %s crashed", prepared.session.pk)
+        return _crashed(exc)
+
+
+def _crashed(exc: Exception) -> DebateOutcome:
+    return DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
+
+
+def debate_sessions_run_batch(
+    *,
+    runs: Sequence[tuple[int, AccountSource | None]],
+    market: MarketDataSource | None = None,
+) -> list[DebateSession]:
+    """Run several claimed sessions one after the other, then write all their final states in one
+    transaction: a handful of bulk statements for the batch instead of a transaction per debate.
+
+    ``runs``: (session id, the account source its agents read, or None for the session's own), in
+    order. For a caller that owns a batch of fast debates and waits for all of them anyway - a
+    backtest's day (competition/services/engine.py); the worker's task runs one session at a time
+    (``debate_session_run``), so that a debate's result is never held back by another's.
+
+    The guarantees are ``debate_session_run``'s, per session: the caller must have claimed each one;
+    a session is written only while this attempt owns it (the final write locks the batch's rows and
+    checks each one's status and attempt); a cancel request ends it cancelled, without a consensus;
+    a retry resumes on an earlier attempt's recording; a debate that fails or crashes ends failed
+    with its reason while the others complete. A session that is not running (any more) is returned
+    as it is, unlike ``debate_session_run``, which raises: the others must not be lost for it. The
+    write is all or nothing: a database error leaves every session of the batch running, for a retry.
+
+    Loads the sessions in one query and each distinct panel's plan once. After commit, one
+    ``consensus_batch_created`` signal carries the batch's consensus rows in order. Returns the
+    sessions in the order of ``runs``. Raises DebateSession.DoesNotExist for an unknown id, before
+    anything runs.
+    """
+    ids = [session_id for session_id, _a in runs]
+    sessions = DebateSession.objects.select_related("panel").in_bulk(ids)
+    missing = [i for i in ids if i not in sessions]
+    if missing:
+        raise DebateSession.DoesNotExist(f"No debate sessions {missing}.")
+    running = [sessions[i] for i in ids if sessions[i].status == DebateStatus.RUNNING]
+    plans: dict[int, PanelPlan] = {}
+    for session in running:
+        if session.panel_id not in plans:
+            plans[session.panel_id] = panel_plan_build(panel=session.panel)
+    # Each lease covers one debate's deadline, as on the single path, not the batch's sum: a lease
+    # that outlived a dead worker's run would keep its retry from reclaiming the sessions. A batch
+    # slower than that is still safe - the final write checks each session's attempt - and meant
+    # for fast debates.
+    _lease_cover(running, deadline_s=max((plans[s.panel_id].deadline_s for s in running), default=0))
+    finals = []
+    for session_id, accounts in runs:
+        session = sessions[session_id]
+        if session.status == DebateStatus.RUNNING:
+            finals.append(_batch_attempt(session, plans[session.panel_id], market, accounts))
+    consensuses = _persist_many(finals)
+    if consensuses:
+        transaction.on_commit(
+            lambda: consensus_batch_created.send(
+                sender=DebateSession, consensus_ids=[c.pk for c in consensuses], consensuses=consensuses
+            )
+        )
+    return [sessions[i] for i in ids]
+
+
+def _batch_attempt(
+    session: DebateSession, plan: PanelPlan, market: MarketDataSource | None, accounts: AccountSource | None
+) -> _Final:
+    """One session's attempt of a batch, run to its end (cancelled at once on a cancel request)."""
+    if session.cancel_requested_at is not None:
+        return _Final(session, session.attempts, DebateOutcome(interrupted=DebateCancelledError.kind))
+    try:
+        prepared = _attempt_start(session, plan, market, accounts)
+    except Exception as exc:  # setting up one debate must not cost the others theirs
+        logger.exception("debate %s crashed", session.pk)
+        return _Final(session, session.attempts, _crashed(exc))
+    return prepared.final(_outcome(prepared))
 
 
 def debate_sessions_run(*, session_ids: Sequence[int]) -> list[DebateSession]:
@@ -298,7 +379,7 @@ async def _session_arun(session_id: int) -> DebateSession:
         outcome = DebateOutcome(failure=str(exc))
     except Exception as exc:  # a bug must still end the session, never leave it running
         logger.exception("debate %s crashed", session_id)
-        outcome = DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
+        outcome = _crashed(exc)
     await sync_to_async(prepared.finish, thread_sensitive=True)(outcome)
     return prepared.session
 
@@ -311,12 +392,21 @@ def _prepare(
     session = DebateSession.objects.select_related("panel").get(pk=session_id)
     if session.status != DebateStatus.RUNNING:
         raise ConflictError(f"Debate {session_id} is {session.status}, not running; claim it first.")
-    attempt = session.attempts
     if session.cancel_requested_at is not None:
-        _persist(session, attempt=attempt, outcome=DebateOutcome(interrupted="cancelled"), calls=[])
+        _persist_many(
+            [_Final(session, session.attempts, DebateOutcome(interrupted=DebateCancelledError.kind))]
+        )
         return session
     plan = panel_plan_build(panel=session.panel)
-    _lease_cover(session, attempt=attempt, deadline_s=plan.deadline_s)
+    _lease_cover([session], deadline_s=plan.deadline_s)
+    return _attempt_start(session, plan, market, accounts)
+
+
+def _attempt_start(
+    session: DebateSession, plan: PanelPlan, market: MarketDataSource | None, accounts: AccountSource | None
+) -> _Run:
+    """This attempt's run of a loaded, running session whose lease covers it: a retry resumes."""
+    attempt = session.attempts
     prior = _attempt_resume(session, plan) if attempt > 1 else _Resume()
     live = ToolRouter(market or get_source(), accounts or account_source_for(session))
     return _Run(session, plan, attempt, prior, live)
@@ -380,15 +470,21 @@ class _Run:
             self.session.symbol, self.session.as_of, lookback=settings.ARENA_DEBATE_LOOKBACK_BARS
         )
 
-    def finish(self, outcome: DebateOutcome) -> None:
-        _persist(
+    def final(self, outcome: DebateOutcome) -> _Final:
+        """The attempt's end, with what its recorder already wrote."""
+        return _Final(
             self.session,
-            attempt=self.attempt,
-            outcome=outcome,
+            self.attempt,
+            outcome,
             calls=self.router.calls,
-            written=self.recorder.written,
+            written=frozenset(self.recorder.written),
             tool_calls_written=self.recorder.tool_calls_written,
         )
+
+    def finish(self, outcome: DebateOutcome) -> None:
+        """Write the attempt's end in its own transaction; after commit, ``consensus_created``."""
+        for consensus in _persist_many([self.final(outcome)]):
+            _consensus_announce(consensus)
 
     def _restart(self) -> None:
         logger.warning("debate %s: earlier recording unusable, restarting from scratch", self.session.pk)
@@ -539,13 +635,20 @@ def _attempt_from_row(row: LlmCall, spec: ProfileSpec) -> CallAttempt:
     )
 
 
-def _lease_cover(session: DebateSession, *, attempt: int, deadline_s: float) -> None:
-    """Make sure the lease outlives the debate's deadline, or another worker could reclaim it live."""
+def _lease_cover(sessions: Sequence[DebateSession], *, deadline_s: float) -> None:
+    """Make sure the leases outlive the debates' deadline, or another worker could reclaim one live.
+
+    One conditional UPDATE for the sessions whose lease falls short, none when they all cover it.
+    """
     needed = timezone.now() + dt.timedelta(seconds=deadline_s + LEASE_MARGIN_S)
-    if session.lease_expires_at is None or session.lease_expires_at < needed:
-        DebateSession.objects.filter(pk=session.pk, status=DebateStatus.RUNNING, attempts=attempt).update(
-            lease_expires_at=needed
-        )
+    short = [s for s in sessions if s.lease_expires_at is None or s.lease_expires_at < needed]
+    if not short:
+        return
+    owned = Q()
+    for session in short:
+        owned |= Q(pk=session.pk, attempts=session.attempts)
+    DebateSession.objects.filter(owned, status=DebateStatus.RUNNING).update(lease_expires_at=needed)
+    for session in short:
         session.lease_expires_at = needed
 
 
@@ -565,7 +668,18 @@ def _final_state(outcome: DebateOutcome) -> tuple[str, str]:
     return DebateStatus.FAILED, outcome.failure or "The debate ended without a decision."
 
 
-@transaction.atomic
+@dataclass
+class _Final:
+    """One attempt's end, ready to be written: the outcome and what the recorder already wrote."""
+
+    session: DebateSession
+    attempt: int
+    outcome: DebateOutcome
+    calls: list[ToolCall] = field(default_factory=list)
+    written: frozenset[tuple[int, str]] = frozenset()
+    tool_calls_written: bool = False
+
+
 def _persist(
     session: DebateSession,
     *,
@@ -575,23 +689,120 @@ def _persist(
     written: set[tuple[int, str]] | frozenset[tuple[int, str]] = frozenset(),
     tool_calls_written: bool = False,
 ) -> None:
-    """Write the final state — status, cost, the messages not written yet, the rounds, the
-    consensus — in one transaction, only while this attempt still owns the session.
+    """One session's final write (:func:`_persist_many`), then ``consensus_created`` after commit."""
+    final = _Final(session, attempt, outcome, calls, frozenset(written), tool_calls_written)
+    for consensus in _persist_many([final]):
+        _consensus_announce(consensus)
 
-    The first statement is a conditional UPDATE of the session row (running, this attempt's number,
-    and for a decision: no cancel request), which also locks the row until commit. If it matches
-    nothing, another delivery finished or took over the session and this one writes nothing; the
-    consensus one-to-one key would refuse a second row anyway. A cancel request that arrived just
-    before the end wins: the debate ends cancelled, without a consensus.
+
+@transaction.atomic
+def _persist_many(finals: Sequence[_Final]) -> list[DebateConsensus]:
+    """Write the final states — status, cost, the messages not written yet, the rounds, the
+    consensus — of one session or several in one transaction, each only while its attempt still
+    owns the session; returns the consensus rows stored, in order (the caller announces them).
+
+    First the session rows are ended, conditionally (:func:`_sessions_end`), which also locks them
+    until commit. A session another delivery finished or took over meanwhile gets nothing written,
+    and is refreshed; the consensus one-to-one key would refuse a second row anyway. A cancel
+    request that arrived just before the end wins: the debate ends cancelled, without a consensus,
+    its messages and spend recorded. Then one bulk INSERT per table for all the sessions.
     """
-    if outcome.interrupted == DebateSupersededError.kind:
-        session.refresh_from_db()
-        return
-    status, error = _final_state(outcome)
+    live = []
+    for final in finals:
+        if final.outcome.interrupted == DebateSupersededError.kind:
+            final.session.refresh_from_db()
+        else:
+            live.append(final)
+    ended = _sessions_end(live)
+    tool_calls_save_many([(f.session, f.calls) for f, _s in ended if not f.tool_calls_written])
+    messages_save_many(
+        [(f.session, n, r) for f, _s in ended for n, r in f.outcome.results if (n, r.role) not in f.written]
+    )
+    DebateRound.objects.bulk_create(
+        [_round_row(f.session, rnd) for f, _s in ended for rnd in f.outcome.rounds]
+    )
+    return bulk_insert(
+        DebateConsensus,
+        [_consensus_row(f.session, f.outcome) for f, status in ended if status == DebateStatus.COMPLETED],
+    )
+
+
+def _sessions_end(finals: list[_Final]) -> list[tuple[_Final, str]]:
+    """End the session rows this attempt still owns; returns those, with the status each got.
+
+    Owned: running under the attempt's number. Each gets its outcome's status (:func:`_final_state`)
+    unless a cancel request is on the row, which makes it cancelled. The rows are locked until the
+    caller's commit; the sessions not owned are refreshed from the database and left out.
+    """
+    if len(finals) == 1:
+        return _session_end(finals[0])
+    if not finals:
+        return []
     now = timezone.now()
-    mine = DebateSession.objects.filter(pk=session.pk, status=DebateStatus.RUNNING, attempts=attempt)
+    rows = {
+        pk: (status, attempts, cancel_requested_at, error)
+        for pk, status, attempts, cancel_requested_at, error in DebateSession.objects.select_for_update()
+        .filter(pk__in=[f.session.pk for f in finals])
+        .values_list("pk", "status", "attempts", "cancel_requested_at", "error")
+    }
+    ended = []
+    for final in finals:
+        status, attempts, cancel_requested_at, error = rows.get(final.session.pk, ("", 0, None, ""))
+        if status != DebateStatus.RUNNING or attempts != final.attempt:
+            final.session.refresh_from_db()
+            continue
+        values = _end_values(final.outcome, now)
+        if cancel_requested_at is not None or values["status"] == DebateStatus.CANCELLED:
+            # The cancel request wrote its reason into ``error``; keep it (or give a default).
+            values |= {"status": DebateStatus.CANCELLED, "error": error or CANCELLED_BY_REQUEST}
+        for name, value in values.items():
+            setattr(final.session, name, value)
+        final.session.cancel_requested_at = cancel_requested_at
+        ended.append((final, values["status"]))
+    DebateSession.objects.bulk_update([f.session for f, _s in ended], list(_END_FIELDS))
+    return ended
+
+
+def _session_end(final: _Final) -> list[tuple[_Final, str]]:
+    """:func:`_sessions_end` for one session: one conditional UPDATE, two when a cancel request
+    came in just before the end (then the reason is the request's, computed in SQL)."""
+    session = final.session
+    values = _end_values(final.outcome, timezone.now())
+    mine = DebateSession.objects.filter(pk=session.pk, status=DebateStatus.RUNNING, attempts=final.attempt)
+    if values["status"] == DebateStatus.CANCELLED:
+        updated = mine.update(**_cancelled(values))
+    else:
+        updated = mine.filter(cancel_requested_at__isnull=True).update(**values)
+        if not updated:  # a cancel request came in just before the end
+            updated = mine.update(**_cancelled(values))
+            values["status"] = DebateStatus.CANCELLED
+    if not updated:
+        session.refresh_from_db()
+        return []
+    if values["status"] == DebateStatus.CANCELLED:
+        session.refresh_from_db()  # the reason is the cancel request's, computed in SQL
+    else:
+        for name, value in values.items():
+            setattr(session, name, value)
+    return [(final, values["status"])]
+
+
+_END_FIELDS = (
+    "status",
+    "error",
+    "total_cost_usd",
+    "unknown_cost_calls",
+    "finished_at",
+    "lease_expires_at",
+    "updated_at",
+)
+
+
+def _end_values(outcome: DebateOutcome, now: dt.datetime) -> dict[str, Any]:
+    """The session fields an outcome's end sets."""
+    status, error = _final_state(outcome)
     costs = cost_summary(r for _n, r in outcome.results)
-    values: dict[str, Any] = {
+    return {
         "status": status,
         "error": error,
         "total_cost_usd": costs.known_usd,
@@ -600,35 +811,6 @@ def _persist(
         "lease_expires_at": None,
         "updated_at": now,
     }
-    if status == DebateStatus.CANCELLED:
-        updated = mine.update(**_cancelled(values))
-    else:
-        updated = mine.filter(cancel_requested_at__isnull=True).update(**values)
-        if not updated:  # a cancel request came in just before the end
-            status = DebateStatus.CANCELLED
-            updated = mine.update(**_cancelled(values))
-    if not updated:
-        session.refresh_from_db()
-        return
-    if not tool_calls_written:
-        tool_calls_save(session, calls)
-    messages_save(session, [(n, r) for n, r in outcome.results if (n, r.role) not in written])
-    DebateRound.objects.bulk_create([_round_row(session, rnd) for rnd in outcome.rounds])
-    decision = outcome.decision
-    if status == DebateStatus.COMPLETED and decision is not None:
-        _consensus_create(session, outcome, decision)
-    if status == DebateStatus.CANCELLED:
-        session.refresh_from_db()  # the reason is the cancel request's, computed in SQL
-        return
-    for name in (
-        "status",
-        "error",
-        "total_cost_usd",
-        "unknown_cost_calls",
-        "finished_at",
-        "lease_expires_at",
-    ):
-        setattr(session, name, values[name])
 
 
 def _cancelled(values: dict[str, Any]) -> dict[str, Any]:
@@ -636,7 +818,7 @@ def _cancelled(values: dict[str, Any]) -> dict[str, Any]:
     return {
         **values,
         "status": DebateStatus.CANCELLED,
-        "error": Coalesce(NullIf(F("error"), Value("")), Value("Cancelled by request.")),
+        "error": Coalesce(NullIf(F("error"), Value("")), Value(CANCELLED_BY_REQUEST)),
     }
 
 
@@ -671,11 +853,13 @@ def _profile_name(rnd: RoundOutcome, role: str) -> str:
     return result.profile.name if result else ""
 
 
-def _consensus_create(session: DebateSession, outcome: DebateOutcome, decision: JudgeOutput) -> None:
-    assert outcome.judge_result is not None  # noqa: S101 - a decision implies a judge result
-    consensus = DebateConsensus.objects.create(
+def _consensus_row(session: DebateSession, outcome: DebateOutcome) -> DebateConsensus:
+    """The unsaved consensus of a completed debate (a completed outcome has a decision and a judge)."""
+    decision, judge = outcome.decision, outcome.judge_result
+    assert decision is not None and judge is not None  # noqa: S101 - a completed debate decided
+    return DebateConsensus(
         session=session,
-        judge_profile_id=outcome.judge_result.profile.id,
+        judge_profile_id=judge.profile.id,
         action=decision.action.value,
         size=decision.size,
         confidence=decision.confidence,
@@ -688,8 +872,15 @@ def _consensus_create(session: DebateSession, outcome: DebateOutcome, decision: 
         triggers_fired=outcome.triggers_fired,
         decided_in_round=len(outcome.rounds),
     )
+
+
+def _consensus_announce(consensus: DebateConsensus) -> None:
+    """``consensus_created`` once the transaction that stored the consensus commits."""
     transaction.on_commit(
         lambda: consensus_created.send(
-            sender=DebateSession, session_id=session.pk, consensus_id=consensus.pk, consensus=consensus
+            sender=DebateSession,
+            session_id=consensus.session_id,
+            consensus_id=consensus.pk,
+            consensus=consensus,
         )
     )

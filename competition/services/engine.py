@@ -37,8 +37,8 @@ from debates.models import DebateConsensus, DebateStatus
 from debates.services import (
     DebateSessionRequest,
     debate_session_claim,
-    debate_session_run,
     debate_sessions_create,
+    debate_sessions_run_batch,
 )
 from outcomes.brokers.base import BrokerError, OrderRequest
 from outcomes.brokers.simulated import last_close
@@ -121,8 +121,10 @@ class _Stepper:
         then the submissions: none of the day's orders can move a book its later decisions are sized on.
 
         The day's missing decisions (with their sessions and account links) are created in one
-        transaction, and their outcomes read back in one query; an existing decision (a retried
-        day) reuses its debate.
+        transaction, the day's debates run as one batch (``debate_sessions_run_batch``: computed one
+        after the other, written in one transaction, the trades opened on its commit in decision
+        order), and their outcomes read back in one query; an existing decision (a retried day)
+        reuses its debate, and runs it only if it never finished.
         """
         by_entry = {entry.pk: (entry, accounts) for entry, accounts in seats}
         decisions = {
@@ -136,10 +138,18 @@ class _Stepper:
         decisions.update(((d.entry_id, d.symbol), d) for d in created)
         fresh = {d.session_id for d in created}
         ordered = [decisions[(e.pk, s)] for e, _a in seats for s in symbols]
+        due = [d for d in ordered if self._debate_due(d, claimed=d.session_id in fresh)]
+        # The day's debates in one batch: computed one after the other, written in one transaction;
+        # the trades open on its commit (``consensus_batch_created``), in decision order.
         with order_submission_deferred():
-            for decision in ordered:
-                entry, accounts = by_entry[decision.entry_id]
-                self._debate(entry, decision, accounts, claimed=decision.session_id in fresh)
+            sessions = debate_sessions_run_batch(
+                runs=[(_session_id(d), by_entry[d.entry_id][1]) for d in due], market=self.market
+            )
+        for decision, session in zip(due, sessions, strict=True):
+            entry = by_entry[decision.entry_id][0]
+            decision.session = session
+            entry.decisions += 1
+            entry.cost_usd += session.total_cost_usd
         changed, approved = _decisions_record_actions(ordered)
         CompetitionDecision.objects.bulk_update(changed, ["action", "size"])
         for entry, _a in seats:
@@ -149,27 +159,18 @@ class _Stepper:
         """Where the day's new debates' bars are checked: None, the bars table (one query)."""
         return None
 
-    def _debate(
-        self,
-        entry: CompetitionEntry,
-        decision: CompetitionDecision,
-        accounts: AccountSource | None,
-        *,
-        claimed: bool,
-    ) -> None:
-        """Run the decision's debate unless it already ran (a retried day). ``claimed``: its session
-        was created claimed by this worker (:func:`_decisions_create`); any other queued or running
-        one (left by an earlier attempt at the day) is claimed first."""
+    def _debate_due(self, decision: CompetitionDecision, *, claimed: bool) -> bool:
+        """Whether the decision's debate is to run now: not if it already ran (a retried day).
+        ``claimed``: its session was created claimed by this worker (:func:`_decisions_create`); any
+        other queued or running one (left by an earlier attempt at the day) is claimed first."""
         session = decision.session
         assert session is not None  # noqa: S101 - trader decisions always have a debate
         if session.status not in (DebateStatus.QUEUED, DebateStatus.RUNNING):
-            return
+            return False
         if not claimed and not debate_session_claim(session_id=session.pk):
             logger.warning("run %s: debate %s is held by another worker; no trade", self.run.pk, session.pk)
-            return
-        decision.session = debate_session_run(session_id=session.pk, market=self.market, accounts=accounts)
-        entry.decisions += 1
-        entry.cost_usd += decision.session.total_cost_usd
+            return False
+        return True
 
     def _submit_approved(self, entry: CompetitionEntry, day: dt.date, approved: list[int]) -> None:
         """Submit the day's approved intents in decision order, then wait for any a worker took.
@@ -262,6 +263,11 @@ class _Stepper:
                     move.symbol,
                     answer.message,
                 )
+
+
+def _session_id(decision: CompetitionDecision) -> int:
+    assert decision.session_id is not None  # noqa: S101 - trader decisions always have a debate
+    return decision.session_id
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from competition.models import (
 )
 from competition.services.engine import BacktestEngine, StepResult, competition_backtest_advance
 from competition.services.runs import competition_run_cancel, competition_run_claim, competition_run_release
-from debates.models import Bar, DebateSession, ToolCall
+from debates.models import Bar, DebateConsensus, DebateSession, ToolCall
 from outcomes.models import OrderIntent, SimFill
 
 from .conftest import END, START
@@ -252,3 +252,50 @@ def test_a_crash_marks_the_run_failed_with_the_reason(traders, monkeypatch):
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED and "disk on fire" in run.error
     assert not competition_run_claim(run_id=run.pk)  # a redelivered task does not rerun it
+
+
+@pytest.mark.django_db(transaction=True)  # commits happen, so the trades open from the receivers
+def test_a_day_batched_scores_exactly_as_one_debate_at_a_time(traders, run_backtest, monkeypatch):
+    """The engine writes a day's debates in one transaction; the run must be the one it was when each
+    debate was written (and its trade opened) on its own."""
+    from competition.services import engine
+    from debates.services import debate_session_run
+
+    def one_at_a_time(*, runs, market=None):
+        return [debate_session_run(session_id=i, market=market, accounts=a) for i, a in runs]
+
+    def fingerprint(run):
+        entries = CompetitionEntry.objects.filter(run=run)
+        return (
+            sorted(
+                (s.entry.label, s.rank, s.total_return, s.sharpe, s.trades)
+                for s in CompetitionScore.objects.filter(run=run).select_related("entry")
+            ),
+            sorted(
+                CompetitionDecision.objects.filter(entry__in=entries).values_list(
+                    "entry__label", "symbol", "date", "action", "size", "session__status"
+                )
+            ),
+            sorted(
+                EquityPoint.objects.filter(entry__in=entries).values_list("entry__label", "date", "equity")
+            ),
+            sorted(
+                OrderIntent.objects.filter(account__competition_entry__in=entries).values_list(
+                    "account__competition_entry__label", "symbol", "as_of", "side", "quantity", "status"
+                )
+            ),
+        )
+
+    def not_needed(**kwargs):
+        raise AssertionError("the receiver should have opened this trade on commit")
+
+    # the engine's fallback must find every trade already opened by the receivers on commit
+    monkeypatch.setattr(engine, "decision_trade_open", not_needed)
+    batched = run_backtest(traders=["steady", "bold"], symbols=["ACME", "BOLT"])
+    monkeypatch.setattr(engine, "debate_sessions_run_batch", one_at_a_time)
+    single = run_backtest(traders=["steady", "bold"], symbols=["ACME", "BOLT"])
+
+    assert batched.status == single.status == RunStatus.COMPLETED
+    assert fingerprint(batched) == fingerprint(single)
+    assert fingerprint(batched)[3]  # it traded
+    assert not DebateConsensus.objects.filter(outcome__isnull=True).exists()
