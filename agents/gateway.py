@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import random
 import time
@@ -222,6 +223,7 @@ class _Answer:
     prompt_version: str
 
 
+@functools.cache  # a handful of output models, asked for on every call
 def _schema_name(model: type[BaseModel]) -> str:
     name = model.__name__
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

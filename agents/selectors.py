@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from agents.models import (
     ANALYST_ROLES,
@@ -94,14 +94,28 @@ def panel_get(*, name: str | None = None) -> Panel:
 
 def panel_plan_get(*, panel_id: int) -> PanelPlan:
     """The plan of panel ``panel_id``: one query for the panel and every seated profile."""
-    seats = list(PanelSeat.objects.filter(panel_id=panel_id).select_related("panel", "profile"))
+    seats = list(_seats(panel_id).select_related("panel"))
     panel = seats[0].panel if seats else Panel.objects.get(pk=panel_id)
     return _plan(panel, seats)
 
 
 def panel_plan_build(*, panel: Panel) -> PanelPlan:
-    """The plan of an already loaded panel: one query for its seats and their profiles."""
-    return _plan(panel, list(PanelSeat.objects.filter(panel=panel).select_related("profile")))
+    """The plan of an already loaded panel: one query for its seats and their profiles (a second
+    for the fallback graph only when a seated profile has an active fallback)."""
+    return _plan(panel, list(_seats(panel.pk)))
+
+
+def _seats(panel_id: int) -> QuerySet[PanelSeat]:
+    """A panel's seats with their profiles, each marked ``has_fallback`` when its profile has an
+    active fallback. Unordered: ``_plan`` sorts them, and the model's default ordering (by the
+    panel's name) would cost a join to the panel table for nothing."""
+    active_fallback = ProfileFallback.objects.filter(profile_id=OuterRef("profile_id"), fallback__active=True)
+    return (
+        PanelSeat.objects.filter(panel_id=panel_id)
+        .select_related("profile")
+        .annotate(has_fallback=Exists(active_fallback))
+        .order_by()
+    )
 
 
 def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
@@ -114,7 +128,7 @@ def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
     order = {role: i for i, role in enumerate((*ANALYST_ROLES, Role.JUDGE))}
     skipped: list[str] = []
     kept: list[PanelSeat] = []
-    for seat in sorted(seats, key=lambda s: order[s.role]):
+    for seat in sorted(seats, key=lambda s: (order[s.role], s.stage)):  # the seats come unordered
         first_round = seat.stage in (PanelStage.ANALYST, PanelStage.JUDGE)
         if not seat.profile.active:
             skipped.append(f"{seat.stage}/{seat.role}: profile {seat.profile.name} is inactive")
@@ -122,7 +136,10 @@ def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
             skipped.append(f"{seat.stage}/{seat.role}: profile {seat.profile.name} is escalation-only")
         else:
             kept.append(seat)
-    specs = profile_specs_resolve([seat.profile for seat in kept])
+    # A profile's chain starts with its own active fallbacks: with none on any seat every chain is
+    # empty, and the fallback graph need not be read.
+    graph = _fallback_graph() if any(getattr(s, "has_fallback", True) for s in kept) else {}
+    specs = _specs_resolve([seat.profile for seat in kept], graph)
     first_round_specs = [
         specs[s.profile.pk] for s in kept if s.stage in (PanelStage.ANALYST, PanelStage.JUDGE)
     ]
@@ -187,11 +204,20 @@ def profile_specs_resolve(profiles: Iterable[AgentProfile]) -> dict[int, Profile
     The chain is flattened depth first (a fallback's own fallbacks follow it), skips inactive
     profiles and never repeats one, so a chain is finite even if the graph were cyclic.
     """
-    profiles = list(profiles)
+    return _specs_resolve(list(profiles), _fallback_graph())
+
+
+def _fallback_graph() -> dict[int, list[int]]:
+    """Every profile's active fallbacks in order (one query)."""
     graph: dict[int, list[int]] = {}
     edges = ProfileFallback.objects.filter(fallback__active=True).order_by("profile_id", "position")
     for source, target in edges.values_list("profile_id", "fallback_id"):
         graph.setdefault(source, []).append(target)
+    return graph
+
+
+def _specs_resolve(profiles: list[AgentProfile], graph: dict[int, list[int]]) -> dict[int, ProfileSpec]:
+    """:func:`profile_specs_resolve` over a fallback graph already read."""
     chains = {p.pk: fallback_chain(p.pk, graph) for p in profiles}
     wanted = {pk for chain in chains.values() for pk in chain} | {p.pk for p in profiles}
     known = {p.pk: p for p in profiles}
