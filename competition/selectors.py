@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -315,7 +315,33 @@ def _cast(expression: Any, convs: tuple[Any, ...]) -> Callable[[Any], Any] | Non
     return _CASTS.get(internal) or (int if internal.endswith("IntegerField") else None)
 
 
-def _compile(qs: QuerySet[Any]) -> _CompiledQuery:
+@dataclass(frozen=True)
+class _Names:
+    """Columns of ``model`` joined onto a grouped query's rows by their ``key`` column (the model's
+    primary key; NULL for the baseline's group)."""
+
+    model: type[models.Model]
+    key: str
+    fields: tuple[str, ...]
+
+    def wrap(self, sql: str, connection: Any) -> str:
+        qn = connection.ops.quote_name
+        meta = self.model._meta
+        columns = ", ".join(f"n.{qn(self._column(f))}" for f in self.fields)
+        # Only quoted identifiers from the model's own metadata: no value is spliced into the SQL.
+        return (
+            f"SELECT g.*, {columns} FROM ({sql}) g LEFT OUTER JOIN {qn(meta.db_table)} n "  # noqa: S608
+            f"ON n.{qn(meta.pk.column)} = g.{qn(self.key)}"
+        )
+
+    def _column(self, name: str) -> str:
+        field = self.model._meta.get_field(name)
+        if not isinstance(field, models.Field):
+            raise TypeError(f"{name} is not a column of {self.model.__name__}")
+        return str(field.column)
+
+
+def _compile(qs: QuerySet[Any], names: _Names | None) -> _CompiledQuery:
     compiler = qs.query.get_compiler(using=qs.db)
     sql, params = compiler.as_sql()
     selected = [column[0] for column in compiler.select[: compiler.col_count]]
@@ -327,20 +353,23 @@ def _compile(qs: QuerySet[Any]) -> _CompiledQuery:
             others.append((pos, tuple(convs), expression))
         else:
             casts[pos] = cast
+    columns = (*qs.query.values_select, *qs.query.annotation_select)
+    if names is not None:
+        sql = names.wrap(sql, connections[qs.db])
+        columns = (*columns, *names.fields)
+        casts += [None] * len(names.fields)  # text columns: as the driver gives them
     return _CompiledQuery(
-        sql=sql,
-        params=tuple(params),
-        names=(*qs.query.values_select, *qs.query.annotation_select),
-        casts=tuple(casts),
-        converters=tuple(others),
+        sql=sql, params=tuple(params), names=columns, casts=tuple(casts), converters=tuple(others)
     )
 
 
 def _values_memo(
-    key: tuple[Any, ...], build: Callable[[], QuerySet[Any]]
+    key: tuple[Any, ...], build: Callable[[], QuerySet[Any]], names: _Names | None = None
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-    """The column names and rows (tuples) of ``build()`` (a ``values()`` query), its SQL compiled
-    once per ``key``.
+    """The column names and rows (tuples) of ``build()`` (a grouped ``values()`` query), its SQL
+    compiled once per ``key``; with ``names``, the named columns joined onto each group after
+    grouping (by the primary key alone: joining them to every rollup row and grouping by them
+    too cost PostgreSQL a third of the query).
 
     The query still runs on every call; only Django's building and compiling of it (19 sums, a
     join and the window's conditions: longer than PostgreSQL takes to run it on the rollup) is
@@ -354,7 +383,7 @@ def _values_memo(
         qs = build()
         if qs.query.is_empty():
             return (), []
-        compiled = _compile(qs)
+        compiled = _compile(qs, names)
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[full_key] = compiled
@@ -393,7 +422,13 @@ class RollupPlan:
     days: tuple[Span, ...]
 
 
-def _rollup_plan(start: dt.datetime | None, end: dt.datetime) -> RollupPlan:
+def _rollup_plan(
+    start: dt.datetime | None, end: dt.datetime, held_through: dt.date | None = None
+) -> RollupPlan:
+    """The rollup rows of [start, end). ``held_through``: a day after which the rollup holds no day
+    row (``_rows_end``), so a window whose last day is on or after it takes its last month's row
+    however far that month has got (the sum of the day rows it has) instead of those day rows:
+    one row instead of up to 30 per profile and symbol."""
     end_utc = end.astimezone(dt.UTC)
     last = end_utc.date() if end_utc.time() != dt.time.min else end_utc.date() - dt.timedelta(days=1)
     hours = None
@@ -407,7 +442,9 @@ def _rollup_plan(start: dt.datetime | None, end: dt.datetime) -> RollupPlan:
     # Whole months: from the first that starts on or after ``first`` to the last that ends on or
     # before ``last`` (by its first day); without a start, every month up to there.
     months_from = None if first is None else (first if first.day == 1 else next_month(first))
-    whole_last = next_month(last) - dt.timedelta(days=1) == last
+    whole_last = next_month(last) - dt.timedelta(days=1) == last or (
+        held_through is not None and last >= held_through
+    )
     months_to = month_start(last) if whole_last else month_start(month_start(last) - dt.timedelta(days=1))
     if months_from is not None and months_from > months_to:
         days = ((first, last),) if first is None or first <= last else ()
@@ -426,11 +463,8 @@ def _span(grain: str, span: Span) -> Q:
     return q if lo is None else q & Q(day__gte=lo)
 
 
-def _rollup_rows(
-    start: dt.datetime | None, end: dt.datetime, symbol: str | None
-) -> QuerySet[LeaderboardDaily]:
-    """The rollup rows that make up [start, end) for ``symbol`` (None: all symbols)."""
-    plan = _rollup_plan(start, end)
+def _rollup_rows(plan: RollupPlan, symbol: str | None) -> QuerySet[LeaderboardDaily]:
+    """The rollup rows of ``plan`` for ``symbol`` (None: all symbols)."""
     parts = Q()
     if plan.hours is not None:
         parts |= Q(grain=LeaderboardGrain.HOUR, day=plan.hours[0], hour__gte=plan.hours[1])
@@ -446,56 +480,59 @@ def _rollup_rows(
 Sums = dict[str, Any]
 
 
-def _group_sums(names: tuple[str, ...], row: tuple[Any, ...], first: int) -> Sums:
-    """A grouped row's sums from column ``first`` on (a NULL sum counts as nothing)."""
-    return {name: value for name, value in zip(names[first:], row[first:], strict=True) if value is not None}
+def _group_sums(names: tuple[str, ...], row: tuple[Any, ...], first: int, last: int | None = None) -> Sums:
+    """A grouped row's sums, columns ``first`` to ``last`` (a NULL sum counts as nothing)."""
+    return {
+        name: value
+        for name, value in zip(names[first:last], row[first:last], strict=True)
+        if value is not None
+    }
 
 
 def _agent_sums_rollup(
-    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
+    query: LeaderboardQuery, plan: RollupPlan
 ) -> tuple[dict[Any, Sums], Sums, dict[int, dict[str, str]]]:
     """Per-profile sums, the baseline's and the profiles' names from the rollup: one query (the
-    baseline rows are its NULL-profile group, the names come with the join). The query groups by
-    profile, so each profile (and the baseline) is one row."""
-    names = [f"profile__{f}" for f in PROFILE_META]
+    baseline rows are its NULL-profile group, the names are joined onto the groups). The query
+    groups by profile, so each profile (and the baseline) is one row."""
 
     def build() -> QuerySet[Any]:
-        rolled = _rollup_rows(start, end, query.symbol).filter(trader__isnull=True)
+        rolled = _rollup_rows(plan, query.symbol).filter(trader__isnull=True)
         profile_filter = _profile_filter(query, "profile__")
         if profile_filter is not None:
             rolled = rolled.filter(profile_filter | Q(profile__isnull=True))
-        return rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
+        return rolled.values("profile_id").order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
 
-    key = ("agents", _rollup_plan(start, end), query.symbol, query.role, query.provider, query.tier)
-    columns, rows = _values_memo(key, build)
-    first = 1 + len(PROFILE_META)
+    key = ("agents", plan, query.symbol, query.role, query.provider, query.tier)
+    columns, rows = _values_memo(key, build, _Names(AgentProfile, "profile_id", PROFILE_META))
+    last = len(columns) - len(PROFILE_META)
     sums: dict[Any, Sums] = {}
     base: Sums = {}
     meta: dict[int, dict[str, str]] = {}
     for row in rows:
         profile_id = row[0]
         if profile_id is None:
-            base = _group_sums(columns, row, first)
+            base = _group_sums(columns, row, 1, last)
         else:
-            meta[profile_id] = dict(zip(PROFILE_META, row[1:first], strict=True))
-            sums[profile_id] = _group_sums(columns, row, first)
+            meta[profile_id] = dict(zip(PROFILE_META, row[last:], strict=True))
+            sums[profile_id] = _group_sums(columns, row, 1, last)
     return sums, base, meta
 
 
 def _trader_sums_rollup(
-    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
+    query: LeaderboardQuery, plan: RollupPlan
 ) -> tuple[dict[Any, Sums], Sums, dict[int, dict[str, str]]]:
     """Per-trader sums, the baseline's and the traders' names from the rollup: one query."""
 
     def build() -> QuerySet[Any]:
-        rolled = _rollup_rows(start, end, query.symbol).filter(profile__isnull=True)
+        rolled = _rollup_rows(plan, query.symbol).filter(profile__isnull=True)
         return (
             rolled.values("trader_id", "trader__name", "trader__panel__name")
             .order_by()
             .annotate(**{f: Sum(f) for f in SUM_FIELDS})
         )
 
-    columns, rows = _values_memo(("traders", _rollup_plan(start, end), query.symbol), build)
+    columns, rows = _values_memo(("traders", plan, query.symbol), build)
     sums: dict[Any, Sums] = {}
     base: Sums = {}
     meta: dict[int, dict[str, str]] = {}
@@ -618,6 +655,15 @@ def _sorted(rows: list[dict[str, Any]], sort: str) -> list[LeaderboardRow]:
 SOURCES = ("auto", "rollup", "raw")
 
 
+def _rows_end(complete_through: dt.date | None, now: dt.datetime) -> dt.date | None:
+    """A day after which the rollup holds no day row: the later of its ``complete_through`` (the
+    refresh builds no day after it; read from a few-seconds cache, so possibly a day behind) and
+    today (no activity is dated after now). None before the first refresh."""
+    if complete_through is None:
+        return None
+    return max(complete_through, now.astimezone(dt.UTC).date())
+
+
 def leaderboard_rows(
     *, query: LeaderboardQuery, now: dt.datetime | None = None, source: str = "auto"
 ) -> Leaderboard:
@@ -635,10 +681,11 @@ def leaderboard_rows(
     status = rollup_status()
     rolled = source == "rollup" or (source == "auto" and status.complete_through is not None)
     raw: list[Any] = [] if rolled else [(start, end)]
+    plan = _rollup_plan(start, end, _rows_end(status.complete_through, now))
     if query.kind == "traders":
-        sums, base, meta = _trader_sums_rollup(query, start, end) if rolled else _trader_sums_raw(query, raw)
+        sums, base, meta = _trader_sums_rollup(query, plan) if rolled else _trader_sums_raw(query, raw)
     elif rolled:
-        sums, base, meta = _agent_sums_rollup(query, start, end)
+        sums, base, meta = _agent_sums_rollup(query, plan)
     else:
         sums, base, meta = _agent_sums_raw(query, raw)
     baseline = Baseline(

@@ -907,3 +907,24 @@ def test_the_query_is_validated_once_per_distinct_parameters(fixture_board, staf
     for _ in range(2):
         response = staff_client.get("/api/admin/arena/leaderboard?window=7d&from=2025-06-01")
         assert response.status_code == 400 and "window" in response.json()["extra"]["fields"]
+
+
+def test_a_window_up_to_the_rollups_last_day_reads_its_open_month_row():
+    """The month row of the month the rollup has got to sums only the day rows it holds, so a window
+    whose last day is on or after the rollup's last day (or today) reads that one row instead of
+    its day rows; a window that stops earlier in the month reads day rows."""
+    from competition.selectors import _rollup_plan, _rows_end
+
+    start, end = dt.datetime(2025, 5, 16, 12, tzinfo=dt.UTC), NOW  # 30d, NOW = 2025-06-15 12:00
+    open_month = _rollup_plan(start, end, _rows_end(NOW.date(), NOW))
+    assert open_month.months == (dt.date(2025, 6, 1), dt.date(2025, 6, 1))
+    assert open_month.days == ((dt.date(2025, 5, 17), dt.date(2025, 5, 31)),)
+    assert open_month.hours == (dt.date(2025, 5, 16), 12)
+    # Before the first refresh, or with day rows after the window's last day: June's days.
+    for held in (None, dt.date(2025, 6, 16)):
+        closed = _rollup_plan(start, end, held)
+        assert closed.months is None and closed.days == ((dt.date(2025, 5, 17), dt.date(2025, 6, 15)),)
+    # A stale (a day behind) complete_through still cannot open a month the window ends inside of.
+    assert _rows_end(dt.date(2025, 6, 14), NOW) == NOW.date()
+    ten_days = _rollup_plan(start, dt.datetime(2025, 6, 11, tzinfo=dt.UTC), _rows_end(NOW.date(), NOW))
+    assert ten_days.months is None and ten_days.days[-1] == (dt.date(2025, 5, 17), dt.date(2025, 6, 10))
