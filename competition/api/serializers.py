@@ -448,50 +448,48 @@ def _decimal(value: Decimal | None, places: Decimal) -> str | None:
     return f"{value.quantize(places, context=_DECIMAL_CONTEXT):f}"
 
 
-def _float(value: float | None) -> float | None:
-    return None if value is None else float(value)
-
-
 def _rate_data(rate: Rate) -> dict[str, Any]:
-    return {"value": _float(rate.value), "n": int(rate.n), "low": _float(rate.low), "high": _float(rate.high)}
+    return {"value": rate.value, "n": rate.n, "low": rate.low, "high": rate.high}
 
 
 def leaderboard_row_data(row: LeaderboardRow) -> dict[str, Any]:
-    """``LeaderboardRowOutputSerializer``'s data for ``row``."""
+    """``LeaderboardRowOutputSerializer``'s data for ``row``. The row's fields already have the
+    types the serializer's fields give (ints, floats, text, booleans: the selector builds them so),
+    so only the decimals are formatted."""
     suffix = " (not distinguishable from baseline)" if row.not_distinguishable_from_baseline else ""
     return {
-        "rank": int(row.rank),
+        "rank": row.rank,
         "rank_label": f"{row.rank}{suffix}",
-        "kind": str(row.kind),
-        "id": int(row.id),
-        "name": str(row.name),
-        "role": str(row.role),
-        "provider": str(row.provider),
-        "model": str(row.model),
-        "tier": str(row.tier),
-        "decisions": int(row.decisions),
+        "kind": row.kind,
+        "id": row.id,
+        "name": row.name,
+        "role": row.role,
+        "provider": row.provider,
+        "model": row.model,
+        "tier": row.tier,
+        "decisions": row.decisions,
         "hit_rate": _rate_data(row.hit_rate),
         "win_rate": _rate_data(row.win_rate),
         "pnl_usd": _decimal(row.pnl_usd, _FOUR_PLACES),
-        "avg_confidence": _float(row.avg_confidence),
-        "confidence_n": int(row.confidence_n),
-        "brier": _float(row.brier),
-        "brier_n": int(row.brier_n),
-        "brier_low": _float(row.brier_low),
-        "brier_high": _float(row.brier_high),
-        "calls": int(row.calls),
-        "tokens": int(row.tokens),
+        "avg_confidence": row.avg_confidence,
+        "confidence_n": row.confidence_n,
+        "brier": row.brier,
+        "brier_n": row.brier_n,
+        "brier_low": row.brier_low,
+        "brier_high": row.brier_high,
+        "calls": row.calls,
+        "tokens": row.tokens,
         "cost_usd": _decimal(row.cost_usd, _SIX_PLACES),
-        "unknown_cost_calls": int(row.unknown_cost_calls),
+        "unknown_cost_calls": row.unknown_cost_calls,
         "cost_per_decision_usd": _decimal(row.cost_per_decision_usd, _SIX_PLACES),
-        "alpha_pp": _float(row.alpha_pp),
-        "alpha_n": int(row.alpha_n),
+        "alpha_pp": row.alpha_pp,
+        "alpha_n": row.alpha_n,
         "cost_per_alpha_usd": _decimal(row.cost_per_alpha_usd, _SIX_PLACES),
-        "avg_latency_ms": _float(row.avg_latency_ms),
+        "avg_latency_ms": row.avg_latency_ms,
         "escalation_share": _rate_data(row.escalation_share),
-        "hit_rate_distinguishable": bool(row.hit_rate_distinguishable),
-        "win_rate_distinguishable": bool(row.win_rate_distinguishable),
-        "not_distinguishable_from_baseline": bool(row.not_distinguishable_from_baseline),
+        "hit_rate_distinguishable": row.hit_rate_distinguishable,
+        "win_rate_distinguishable": row.win_rate_distinguishable,
+        "not_distinguishable_from_baseline": not row.hit_rate_distinguishable,
     }
 
 
@@ -515,16 +513,16 @@ def leaderboard_output_data(
 ) -> dict[str, Any]:
     """``LeaderboardOutputSerializer``'s data for a page of ``board``: ``rows``, of ``count`` in all."""
     return {
-        "count": int(count),
-        "next": None if next_link is None else str(next_link),
-        "previous": None if previous_link is None else str(previous_link),
+        "count": count,
+        "next": next_link,
+        "previous": previous_link,
         "start": _when("start", board.start),
         "end": _when("end", board.end),
         "rollup_complete_through": _when("rollup_complete_through", board.rollup_through),
         "rollup_refreshed_at": _when("rollup_refreshed_at", board.rollup_refreshed_at),
         "computed_at": _when("computed_at", board.computed_at),
         "baseline": {
-            "decisions": int(board.baseline.decisions),
+            "decisions": board.baseline.decisions,
             "buy_and_hold_hit_rate": _rate_data(board.baseline.buy_and_hold_hit_rate),
             "random_hit_rate": 0.5,
         },
