@@ -12,17 +12,18 @@ profile).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -32,7 +33,6 @@ from arena_project.errors import NotFoundError
 from . import metrics
 from .aggregates import (
     ALL_SYMBOLS,
-    BASELINE_SUMS,
     PROFILE_QUERIES,
     SUM_FIELDS,
     baseline_sums,
@@ -161,10 +161,7 @@ class Rate:
 
     @classmethod
     def wilson(cls, k: int, n: int) -> Rate:
-        interval = metrics.wilson(k, n)
-        return cls(
-            k / n if n else None, n, interval.low if interval else None, interval.high if interval else None
-        )
+        return _wilson_rate(k, n)
 
     def interval(self) -> metrics.Interval | None:
         if self.low is None or self.high is None:
@@ -183,14 +180,31 @@ class Baseline:
     def overlaps(self, rate: Rate) -> bool:
         """Whether ``rate``'s interval overlaps buy-and-hold's or a fair coin's over the same n
         (no interval, no data: it cannot be told from either)."""
-        own = rate.interval()
-        if own is None:
-            return True
-        coin = metrics.wilson_p(0.5, rate.n)
-        if coin is not None and own.overlaps(coin):
-            return True
-        held = self.buy_and_hold_hit_rate.interval()  # None: no settled decision to compare with
-        return held is not None and own.overlaps(held)
+        return _overlaps_baseline(rate, self.buy_and_hold_hit_rate)
+
+
+# A leaderboard asks for the same few (k, n) pairs on every request of a window: the intervals are
+# pure functions of their arguments, so they are computed once per process (bounded caches).
+
+
+@functools.lru_cache(maxsize=8192)
+def _wilson_rate(k: int, n: int) -> Rate:
+    interval = metrics.wilson(k, n)
+    return Rate(
+        k / n if n else None, n, interval.low if interval else None, interval.high if interval else None
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _overlaps_baseline(rate: Rate, held_rate: Rate) -> bool:
+    own = rate.interval()
+    if own is None:
+        return True
+    coin = metrics.wilson_p(0.5, rate.n)
+    if coin is not None and own.overlaps(coin):
+        return True
+    held = held_rate.interval()  # None: no settled decision to compare with
+    return held is not None and own.overlaps(held)
 
 
 @dataclass(frozen=True)
@@ -282,20 +296,85 @@ class _CompiledQuery:
     sql: str
     params: tuple[Any, ...]
     names: tuple[str, ...]
-    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]
+    casts: tuple[Callable[[Any], Any] | None, ...]  # per column: int/float/Decimal, or None
+    converters: tuple[tuple[int, tuple[Any, ...], Any], ...]  # any other converter Django applies
 
 
 _COMPILED: dict[tuple[Any, ...], _CompiledQuery] = {}
 _COMPILED_MAX = 512
+_CASTS = {"FloatField": float, "DecimalField": Decimal}
 
 
-def _values_memo(key: tuple[Any, ...], build: Callable[[], QuerySet[Any]]) -> list[dict[str, Any]]:
-    """The rows of ``build()`` (a ``values()`` query), its SQL compiled once per ``key``.
+def _cast(expression: Any, convs: tuple[Any, ...]) -> Callable[[Any], Any] | None:
+    """The plain cast Django's only converter for ``expression`` amounts to (its
+    ``BaseExpression.convert_value``: None stays None, else float/int/Decimal of the value), or None
+    when the column has another converter (then applied as Django would)."""
+    if len(convs) != 1 or convs[0] is not getattr(expression, "convert_value", None):
+        return None
+    internal = expression.output_field.get_internal_type()
+    return _CASTS.get(internal) or (int if internal.endswith("IntegerField") else None)
+
+
+@dataclass(frozen=True)
+class _Names:
+    """Columns of ``model`` joined onto a grouped query's rows by their ``key`` column (the model's
+    primary key; NULL for the baseline's group)."""
+
+    model: type[models.Model]
+    key: str
+    fields: tuple[str, ...]
+
+    def wrap(self, sql: str, connection: Any) -> str:
+        qn = connection.ops.quote_name
+        meta = self.model._meta
+        columns = ", ".join(f"n.{qn(self._column(f))}" for f in self.fields)
+        # Only quoted identifiers from the model's own metadata: no value is spliced into the SQL.
+        return (
+            f"SELECT g.*, {columns} FROM ({sql}) g LEFT OUTER JOIN {qn(meta.db_table)} n "  # noqa: S608
+            f"ON n.{qn(meta.pk.column)} = g.{qn(self.key)}"
+        )
+
+    def _column(self, name: str) -> str:
+        field = self.model._meta.get_field(name)
+        if not isinstance(field, models.Field):
+            raise TypeError(f"{name} is not a column of {self.model.__name__}")
+        return str(field.column)
+
+
+def _compile(qs: QuerySet[Any], names: _Names | None) -> _CompiledQuery:
+    compiler = qs.query.get_compiler(using=qs.db)
+    sql, params = compiler.as_sql()
+    selected = [column[0] for column in compiler.select[: compiler.col_count]]
+    casts: list[Callable[[Any], Any] | None] = [None] * len(selected)
+    others = []
+    for pos, (convs, expression) in compiler.get_converters(selected).items():
+        cast = _cast(expression, tuple(convs))
+        if cast is None:
+            others.append((pos, tuple(convs), expression))
+        else:
+            casts[pos] = cast
+    columns = (*qs.query.values_select, *qs.query.annotation_select)
+    if names is not None:
+        sql = names.wrap(sql, connections[qs.db])
+        columns = (*columns, *names.fields)
+        casts += [None] * len(names.fields)  # text columns: as the driver gives them
+    return _CompiledQuery(
+        sql=sql, params=tuple(params), names=columns, casts=tuple(casts), converters=tuple(others)
+    )
+
+
+def _values_memo(
+    key: tuple[Any, ...], build: Callable[[], QuerySet[Any]], names: _Names | None = None
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The column names and rows (tuples) of ``build()`` (a grouped ``values()`` query), its SQL
+    compiled once per ``key``; with ``names``, the named columns joined onto each group after
+    grouping (by the primary key alone: joining them to every rollup row and grouping by them
+    too cost PostgreSQL a third of the query).
 
     The query still runs on every call; only Django's building and compiling of it (19 sums, a
     join and the window's conditions: longer than PostgreSQL takes to run it on the rollup) is
-    remembered, with the converters Django would apply to each column. ``key`` must determine the
-    SQL and its parameters.
+    remembered, with the converters Django would apply to each column (its plain int/float/Decimal
+    casts as a per-column cast). ``key`` must determine the SQL and its parameters.
     """
     connection = connections[DEFAULT_DB_ALIAS]
     full_key = (connection.vendor, connection.settings_dict["NAME"], *key)
@@ -303,33 +382,30 @@ def _values_memo(key: tuple[Any, ...], build: Callable[[], QuerySet[Any]]) -> li
     if compiled is None:
         qs = build()
         if qs.query.is_empty():
-            return []
-        compiler = qs.query.get_compiler(using=qs.db)
-        sql, params = compiler.as_sql()
-        fields = [column[0] for column in compiler.select[: compiler.col_count]]
-        converters = compiler.get_converters(fields)
-        compiled = _CompiledQuery(
-            sql=sql,
-            params=tuple(params),
-            names=(*qs.query.values_select, *qs.query.annotation_select),
-            converters=tuple((pos, tuple(convs), expr) for pos, (convs, expr) in converters.items()),
-        )
+            return (), []
+        compiled = _compile(qs, names)
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[full_key] = compiled
     with connection.cursor() as cursor:
         cursor.execute(compiled.sql, compiled.params)
         fetched = cursor.fetchall()
-    rows = []
-    for raw in fetched:
-        row = list(raw)
-        for pos, convs, expression in compiled.converters:
-            value = row[pos]
-            for converter in convs:
-                value = converter(value, expression, connection)
-            row[pos] = value
-        rows.append(dict(zip(compiled.names, row, strict=True)))
-    return rows
+    casts = compiled.casts
+    rows = [
+        tuple([v if c is None or v is None else c(v) for c, v in zip(casts, raw, strict=True)])
+        for raw in fetched
+    ]
+    if compiled.converters:
+        rows = [_converted(row, compiled.converters, connection) for row in rows]
+    return compiled.names, rows
+
+
+def _converted(row: tuple[Any, ...], converters: Iterable[Any], connection: Any) -> tuple[Any, ...]:
+    values = list(row)
+    for pos, convs, expression in converters:
+        for converter in convs:
+            values[pos] = converter(values[pos], expression, connection)
+    return tuple(values)
 
 
 Span = tuple[dt.date | None, dt.date]  # inclusive; None: from the beginning
@@ -346,7 +422,13 @@ class RollupPlan:
     days: tuple[Span, ...]
 
 
-def _rollup_plan(start: dt.datetime | None, end: dt.datetime) -> RollupPlan:
+def _rollup_plan(
+    start: dt.datetime | None, end: dt.datetime, held_through: dt.date | None = None
+) -> RollupPlan:
+    """The rollup rows of [start, end). ``held_through``: a day after which the rollup holds no day
+    row (``_rows_end``), so a window whose last day is on or after it takes its last month's row
+    however far that month has got (the sum of the day rows it has) instead of those day rows:
+    one row instead of up to 30 per profile and symbol."""
     end_utc = end.astimezone(dt.UTC)
     last = end_utc.date() if end_utc.time() != dt.time.min else end_utc.date() - dt.timedelta(days=1)
     hours = None
@@ -360,7 +442,9 @@ def _rollup_plan(start: dt.datetime | None, end: dt.datetime) -> RollupPlan:
     # Whole months: from the first that starts on or after ``first`` to the last that ends on or
     # before ``last`` (by its first day); without a start, every month up to there.
     months_from = None if first is None else (first if first.day == 1 else next_month(first))
-    whole_last = next_month(last) - dt.timedelta(days=1) == last
+    whole_last = next_month(last) - dt.timedelta(days=1) == last or (
+        held_through is not None and last >= held_through
+    )
     months_to = month_start(last) if whole_last else month_start(month_start(last) - dt.timedelta(days=1))
     if months_from is not None and months_from > months_to:
         days = ((first, last),) if first is None or first <= last else ()
@@ -379,11 +463,8 @@ def _span(grain: str, span: Span) -> Q:
     return q if lo is None else q & Q(day__gte=lo)
 
 
-def _rollup_rows(
-    start: dt.datetime | None, end: dt.datetime, symbol: str | None
-) -> QuerySet[LeaderboardDaily]:
-    """The rollup rows that make up [start, end) for ``symbol`` (None: all symbols)."""
-    plan = _rollup_plan(start, end)
+def _rollup_rows(plan: RollupPlan, symbol: str | None) -> QuerySet[LeaderboardDaily]:
+    """The rollup rows of ``plan`` for ``symbol`` (None: all symbols)."""
     parts = Q()
     if plan.hours is not None:
         parts |= Q(grain=LeaderboardGrain.HOUR, day=plan.hours[0], hour__gte=plan.hours[1])
@@ -396,58 +477,72 @@ def _rollup_rows(
     return LeaderboardDaily.objects.filter(parts, symbol=symbol or ALL_SYMBOLS)
 
 
+Sums = dict[str, Any]
+
+
+def _group_sums(names: tuple[str, ...], row: tuple[Any, ...], first: int, last: int | None = None) -> Sums:
+    """A grouped row's sums, columns ``first`` to ``last`` (a NULL sum counts as nothing)."""
+    return {
+        name: value
+        for name, value in zip(names[first:last], row[first:last], strict=True)
+        if value is not None
+    }
+
+
 def _agent_sums_rollup(
-    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
-) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
+    query: LeaderboardQuery, plan: RollupPlan
+) -> tuple[dict[Any, Sums], Sums, dict[int, dict[str, str]]]:
     """Per-profile sums, the baseline's and the profiles' names from the rollup: one query (the
-    baseline rows are its NULL-profile group, the names come with the join)."""
-    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
-    base: dict[str, Any] = {}
-    meta: dict[int, dict[str, str]] = {}
-    names = [f"profile__{f}" for f in PROFILE_META]
+    baseline rows are its NULL-profile group, the names are joined onto the groups). The query
+    groups by profile, so each profile (and the baseline) is one row."""
 
     def build() -> QuerySet[Any]:
-        rolled = _rollup_rows(start, end, query.symbol).filter(trader__isnull=True)
+        rolled = _rollup_rows(plan, query.symbol).filter(trader__isnull=True)
         profile_filter = _profile_filter(query, "profile__")
         if profile_filter is not None:
             rolled = rolled.filter(profile_filter | Q(profile__isnull=True))
-        return rolled.values("profile_id", *names).order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
+        return rolled.values("profile_id").order_by().annotate(**{f: Sum(f) for f in SUM_FIELDS})
 
-    key = ("agents", _rollup_plan(start, end), query.symbol, query.role, query.provider, query.tier)
-    for row in _values_memo(key, build):
-        profile_id = row.pop("profile_id")
-        described = {f: row.pop(f"profile__{f}") for f in PROFILE_META}
+    key = ("agents", plan, query.symbol, query.role, query.provider, query.tier)
+    columns, rows = _values_memo(key, build, _Names(AgentProfile, "profile_id", PROFILE_META))
+    last = len(columns) - len(PROFILE_META)
+    sums: dict[Any, Sums] = {}
+    base: Sums = {}
+    meta: dict[int, dict[str, str]] = {}
+    for row in rows:
+        profile_id = row[0]
         if profile_id is None:
-            _add_one(base, {f: row[f] for f in BASELINE_SUMS})
+            base = _group_sums(columns, row, 1, last)
         else:
-            meta[profile_id] = described
-            _add_one(sums[profile_id], row)
+            meta[profile_id] = dict(zip(PROFILE_META, row[last:], strict=True))
+            sums[profile_id] = _group_sums(columns, row, 1, last)
     return sums, base, meta
 
 
 def _trader_sums_rollup(
-    query: LeaderboardQuery, start: dt.datetime | None, end: dt.datetime
-) -> tuple[dict[Any, dict[str, Any]], dict[str, Any], dict[int, dict[str, str]]]:
+    query: LeaderboardQuery, plan: RollupPlan
+) -> tuple[dict[Any, Sums], Sums, dict[int, dict[str, str]]]:
     """Per-trader sums, the baseline's and the traders' names from the rollup: one query."""
 
     def build() -> QuerySet[Any]:
-        rolled = _rollup_rows(start, end, query.symbol).filter(profile__isnull=True)
+        rolled = _rollup_rows(plan, query.symbol).filter(profile__isnull=True)
         return (
             rolled.values("trader_id", "trader__name", "trader__panel__name")
             .order_by()
             .annotate(**{f: Sum(f) for f in SUM_FIELDS})
         )
 
-    sums: dict[Any, dict[str, Any]] = defaultdict(dict)
-    base: dict[str, Any] = {}
+    columns, rows = _values_memo(("traders", plan, query.symbol), build)
+    sums: dict[Any, Sums] = {}
+    base: Sums = {}
     meta: dict[int, dict[str, str]] = {}
-    for row in _values_memo(("traders", _rollup_plan(start, end), query.symbol), build):
-        trader_id, name, panel = row.pop("trader_id"), row.pop("trader__name"), row.pop("trader__panel__name")
+    for row in rows:
+        trader_id, name, panel = row[:3]
         if trader_id is None:
-            _add_one(base, {f: row[f] for f in BASELINE_SUMS})
+            base = _group_sums(columns, row, 3)
         else:
             meta[trader_id] = {"name": name, "role": "trader", "provider": "", "model": panel, "tier": ""}
-            _add_one(sums[trader_id], row)
+            sums[trader_id] = _group_sums(columns, row, 3)
     return sums, base, meta
 
 
@@ -484,9 +579,8 @@ def _agent_sums_raw(
     return sums, base, meta
 
 
-def _row(
-    kind: str, ident: int, meta: dict[str, str], s: dict[str, Any], baseline: Baseline
-) -> LeaderboardRow:
+def _row_values(kind: str, ident: int, meta: dict[str, str], s: Sums, baseline: Baseline) -> dict[str, Any]:
+    """A row's fields (all but ``rank``) from its sums: rates with their intervals, averages, costs."""
     decisions = int(s.get("decisions", 0))
     cost = Decimal(s.get("cost_usd", 0) or 0)
     calls = int(s.get("calls", 0))
@@ -501,57 +595,73 @@ def _row(
     hit = Rate.wilson(int(s.get("hits", 0)), int(s.get("directional", 0)))
     win = Rate.wilson(int(s.get("wins", 0)), int(s.get("settled", 0)))
     confidence_n = int(s.get("confidence_n", 0))
-    return LeaderboardRow(
-        kind=kind,
-        id=ident,
-        decisions=decisions,
-        hit_rate=hit,
-        win_rate=win,
-        escalation_share=Rate.wilson(int(s.get("escalated", 0)), decisions),
-        brier=brier,
-        brier_n=brier_n,
-        brier_low=max(0.0, brier_ci.low) if brier_ci else None,
-        brier_high=min(1.0, brier_ci.high) if brier_ci else None,
-        avg_confidence=s.get("confidence_sum", 0.0) / confidence_n if confidence_n else None,
-        confidence_n=confidence_n,
-        pnl_usd=Decimal(s.get("pnl_usd", 0) or 0),
-        alpha_pp=alpha_pp,
-        alpha_n=alpha_n,
-        calls=calls,
-        tokens=int(s.get("tokens", 0)),
-        cost_usd=cost,
-        unknown_cost_calls=int(s.get("unknown_cost_calls", 0)),
-        cost_per_decision_usd=(cost / decisions).quantize(Decimal("0.000001")) if decisions else None,
-        cost_per_alpha_usd=None
-        if per_alpha is None
-        else Decimal(str(per_alpha)).quantize(Decimal("0.000001")),
-        avg_latency_ms=s.get("latency_ms_sum", 0) / calls if calls else None,
-        hit_rate_distinguishable=not baseline.overlaps(hit),
-        win_rate_distinguishable=not baseline.overlaps(win),
-        **meta,  # type: ignore[arg-type]
-    )
+    return {
+        **meta,
+        "kind": kind,
+        "id": ident,
+        "decisions": decisions,
+        "hit_rate": hit,
+        "win_rate": win,
+        "escalation_share": Rate.wilson(int(s.get("escalated", 0)), decisions),
+        "brier": brier,
+        "brier_n": brier_n,
+        "brier_low": max(0.0, brier_ci.low) if brier_ci else None,
+        "brier_high": min(1.0, brier_ci.high) if brier_ci else None,
+        "avg_confidence": s.get("confidence_sum", 0.0) / confidence_n if confidence_n else None,
+        "confidence_n": confidence_n,
+        "pnl_usd": Decimal(s.get("pnl_usd", 0) or 0),
+        "alpha_pp": alpha_pp,
+        "alpha_n": alpha_n,
+        "calls": calls,
+        "tokens": int(s.get("tokens", 0)),
+        "cost_usd": cost,
+        "unknown_cost_calls": int(s.get("unknown_cost_calls", 0)),
+        "cost_per_decision_usd": (cost / decisions).quantize(SIX_PLACES) if decisions else None,
+        "cost_per_alpha_usd": None if per_alpha is None else Decimal(str(per_alpha)).quantize(SIX_PLACES),
+        "avg_latency_ms": s.get("latency_ms_sum", 0) / calls if calls else None,
+        "hit_rate_distinguishable": not baseline.overlaps(hit),
+        "win_rate_distinguishable": not baseline.overlaps(win),
+    }
 
 
-def _sorted(rows: list[LeaderboardRow], sort: str) -> list[LeaderboardRow]:
-    """Sort by ``sort`` (``-`` for descending); rows without a value always go last; ties by name."""
+SIX_PLACES = Decimal("0.000001")
+
+
+def _sort_value(values: dict[str, Any], key: str) -> Any:
+    """``LeaderboardRow.sort_value`` over a row's fields before the row is built."""
+    if key in ("hit_rate", "win_rate", "escalation_share"):
+        return values[key].value
+    if key in ("hit_rate_low", "win_rate_low"):
+        return values[key.removesuffix("_low")].low
+    return values[key]
+
+
+def _sorted(rows: list[dict[str, Any]], sort: str) -> list[LeaderboardRow]:
+    """The rows built in ``sort`` order (``-`` for descending) with their ranks; rows without a
+    value always go last; ties by name. Sorted as field dicts, so each row is built once, rank
+    included."""
     key = sort.removeprefix("-")
     descending = sort.startswith("-")
-    present = [r for r in rows if r.sort_value(key) is not None]
-    missing = [r for r in rows if r.sort_value(key) is None]
-    present.sort(key=lambda r: r.name)
-    present.sort(key=lambda r: r.sort_value(key), reverse=descending)
-    missing.sort(key=lambda r: r.name)
-    ordered = present + missing
-    return [_with_rank(r, i) for i, r in enumerate(ordered, start=1)]
-
-
-def _with_rank(row: LeaderboardRow, rank: int) -> LeaderboardRow:
-    values = {f.name: getattr(row, f.name) for f in fields(row)}
-    values["rank"] = rank
-    return LeaderboardRow(**values)
+    keyed = [(_sort_value(r, key), r) for r in rows]
+    present = [(value, r) for value, r in keyed if value is not None]
+    missing = [r for value, r in keyed if value is None]
+    present.sort(key=lambda pair: pair[1]["name"])
+    present.sort(key=lambda pair: pair[0], reverse=descending)
+    missing.sort(key=lambda r: r["name"])
+    ordered = [r for _, r in present] + missing
+    return [LeaderboardRow(**r, rank=rank) for rank, r in enumerate(ordered, start=1)]
 
 
 SOURCES = ("auto", "rollup", "raw")
+
+
+def _rows_end(complete_through: dt.date | None, now: dt.datetime) -> dt.date | None:
+    """A day after which the rollup holds no day row: the later of its ``complete_through`` (the
+    refresh builds no day after it; read from a few-seconds cache, so possibly a day behind) and
+    today (no activity is dated after now). None before the first refresh."""
+    if complete_through is None:
+        return None
+    return max(complete_through, now.astimezone(dt.UTC).date())
 
 
 def leaderboard_rows(
@@ -571,10 +681,11 @@ def leaderboard_rows(
     status = rollup_status()
     rolled = source == "rollup" or (source == "auto" and status.complete_through is not None)
     raw: list[Any] = [] if rolled else [(start, end)]
+    plan = _rollup_plan(start, end, _rows_end(status.complete_through, now))
     if query.kind == "traders":
-        sums, base, meta = _trader_sums_rollup(query, start, end) if rolled else _trader_sums_raw(query, raw)
+        sums, base, meta = _trader_sums_rollup(query, plan) if rolled else _trader_sums_raw(query, raw)
     elif rolled:
-        sums, base, meta = _agent_sums_rollup(query, start, end)
+        sums, base, meta = _agent_sums_rollup(query, plan)
     else:
         sums, base, meta = _agent_sums_raw(query, raw)
     baseline = Baseline(
@@ -582,7 +693,9 @@ def leaderboard_rows(
         directional=int(base.get("directional") or 0),
         buy_and_hold_hit_rate=Rate.wilson(int(base.get("hits") or 0), int(base.get("directional") or 0)),
     )
-    rows = [_row(query.kind, ident, meta[ident], s, baseline) for ident, s in sums.items() if ident in meta]
+    rows = [
+        _row_values(query.kind, ident, meta[ident], s, baseline) for ident, s in sums.items() if ident in meta
+    ]
     return Leaderboard(
         rows=_sorted(rows, query.sort),
         baseline=baseline,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import functools
-from collections.abc import Callable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -360,10 +361,6 @@ class RateOutputSerializer(serializers.Serializer):
     high = serializers.FloatField(allow_null=True)
 
 
-def _rate(rate: Rate) -> dict[str, Any]:
-    return {"value": rate.value, "n": rate.n, "low": rate.low, "high": rate.high}
-
-
 class LeaderboardRowOutputSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     rank_label = serializers.CharField()
@@ -403,22 +400,6 @@ class LeaderboardRowOutputSerializer(serializers.Serializer):
     not_distinguishable_from_baseline = serializers.BooleanField()
 
 
-@functools.cache
-def _row_field_names() -> tuple[str, ...]:
-    """The row's output fields, read once (building a serializer per row deep-copies its fields)."""
-    return tuple(LeaderboardRowOutputSerializer().fields.keys())
-
-
-def leaderboard_row_data(row: LeaderboardRow) -> dict[str, Any]:
-    data: dict[str, Any] = {name: getattr(row, name) for name in _row_field_names() if name != "rank_label"}
-    for name in ("hit_rate", "win_rate", "escalation_share"):
-        data[name] = _rate(getattr(row, name))
-    data["cost_usd"] = row.cost_usd.quantize(Decimal("0.000001"))
-    suffix = " (not distinguishable from baseline)" if row.not_distinguishable_from_baseline else ""
-    data["rank_label"] = f"{row.rank}{suffix}"
-    return data
-
-
 class LeaderboardBaselineOutputSerializer(serializers.Serializer):
     decisions = serializers.IntegerField()
     buy_and_hold_hit_rate = RateOutputSerializer(
@@ -449,61 +430,127 @@ class LeaderboardOutputSerializer(serializers.Serializer):
     results = LeaderboardRowOutputSerializer(many=True)
 
 
-@functools.cache
-def _leaderboard_output() -> LeaderboardOutputSerializer:
-    return LeaderboardOutputSerializer()
+# The leaderboard's answer, written out by hand: ``LeaderboardOutputSerializer`` documents it (the
+# OpenAPI schema) and a test checks the two give the same data, field for field and in the same
+# order. DRF's generic path (a field object per value, a copied decimal context per decimal) was
+# most of a computed answer's Python.
+
+_DECIMAL_CONTEXT = decimal.Context(prec=18, rounding=decimal.ROUND_HALF_EVEN)
+_FOUR_PLACES = Decimal("0.0001")
+_SIX_PLACES = Decimal("0.000001")
 
 
-Converter = Callable[[Any], Any]
+def _decimal(value: Decimal | None, places: Decimal) -> str | None:
+    """A ``DecimalField(max_digits=18, decimal_places=...)``'s text of ``value`` (None stays None:
+    DRF skips a None attribute)."""
+    if value is None:
+        return None
+    return f"{value.quantize(places, context=_DECIMAL_CONTEXT):f}"
 
 
-def _fast(field: serializers.Field) -> Converter:
-    """What ``field.to_representation`` returns, without DRF's per-field machinery for the plain
-    types (the same values: tested against the serializer)."""
-    if isinstance(field, serializers.BooleanField):
-        return bool
-    if isinstance(field, serializers.IntegerField):
-        return int
-    if isinstance(field, serializers.FloatField):
-        return float
-    if isinstance(field, serializers.CharField):
-        return str
-    if isinstance(field, serializers.Serializer):
-        nested = [(name, _fast(f)) for name, f in field.fields.items()]
-        return lambda value: {n: None if value[n] is None else c(value[n]) for n, c in nested}
-    return field.to_representation  # decimals, dates: DRF's own formatting
+def _rate_data(rate: Rate) -> dict[str, Any]:
+    return {"value": rate.value, "n": rate.n, "low": rate.low, "high": rate.high}
 
 
-@functools.cache
-def _row_converters() -> tuple[tuple[str, Converter], ...]:
-    return tuple((name, _fast(f)) for name, f in LeaderboardRowOutputSerializer().fields.items())
-
-
-def leaderboard_output_data(payload: dict[str, Any]) -> dict[str, Any]:
-    """``LeaderboardOutputSerializer(payload).data``, faster: the page's fields through one
-    serializer built once (building one deep-copies every declared field), its rows (dicts from
-    ``leaderboard_row_data``) through per-field converters - the serializer's generic path was most
-    of a computed answer's time. Equal output: tested."""
-    converters = _row_converters()
-    results = [
-        {name: None if row[name] is None else convert(row[name]) for name, convert in converters}
-        for row in payload["results"]
-    ]
-    data: dict[str, Any] = _leaderboard_output().to_representation({**payload, "results": []})
-    data["results"] = results
-    return data
-
-
-def leaderboard_meta(board: Leaderboard) -> dict[str, Any]:
+def leaderboard_row_data(row: LeaderboardRow) -> dict[str, Any]:
+    """``LeaderboardRowOutputSerializer``'s data for ``row``. The row's fields already have the
+    types the serializer's fields give (ints, floats, text, booleans: the selector builds them so),
+    so only the decimals are formatted."""
+    suffix = " (not distinguishable from baseline)" if row.not_distinguishable_from_baseline else ""
     return {
-        "start": board.start,
-        "end": board.end,
-        "rollup_complete_through": board.rollup_through,
-        "rollup_refreshed_at": board.rollup_refreshed_at,
-        "computed_at": board.computed_at,
+        "rank": row.rank,
+        "rank_label": f"{row.rank}{suffix}",
+        "kind": row.kind,
+        "id": row.id,
+        "name": row.name,
+        "role": row.role,
+        "provider": row.provider,
+        "model": row.model,
+        "tier": row.tier,
+        "decisions": row.decisions,
+        "hit_rate": _rate_data(row.hit_rate),
+        "win_rate": _rate_data(row.win_rate),
+        "pnl_usd": _decimal(row.pnl_usd, _FOUR_PLACES),
+        "avg_confidence": row.avg_confidence,
+        "confidence_n": row.confidence_n,
+        "brier": row.brier,
+        "brier_n": row.brier_n,
+        "brier_low": row.brier_low,
+        "brier_high": row.brier_high,
+        "calls": row.calls,
+        "tokens": row.tokens,
+        "cost_usd": _decimal(row.cost_usd, _SIX_PLACES),
+        "unknown_cost_calls": row.unknown_cost_calls,
+        "cost_per_decision_usd": _decimal(row.cost_per_decision_usd, _SIX_PLACES),
+        "alpha_pp": row.alpha_pp,
+        "alpha_n": row.alpha_n,
+        "cost_per_alpha_usd": _decimal(row.cost_per_alpha_usd, _SIX_PLACES),
+        "avg_latency_ms": row.avg_latency_ms,
+        "escalation_share": _rate_data(row.escalation_share),
+        "hit_rate_distinguishable": row.hit_rate_distinguishable,
+        "win_rate_distinguishable": row.win_rate_distinguishable,
+        "not_distinguishable_from_baseline": not row.hit_rate_distinguishable,
+    }
+
+
+@functools.cache
+def _page_fields() -> dict[str, serializers.Field]:
+    """The answer's date and time fields, bound once (DRF formats them: time zone, ISO 8601)."""
+    return dict(LeaderboardOutputSerializer().fields)
+
+
+def _when(name: str, value: Any) -> Any:
+    return None if value is None else _page_fields()[name].to_representation(value)
+
+
+def leaderboard_output_data(
+    board: Leaderboard,
+    rows: Iterable[LeaderboardRow],
+    *,
+    count: int,
+    next_link: str | None,
+    previous_link: str | None,
+) -> dict[str, Any]:
+    """``LeaderboardOutputSerializer``'s data for a page of ``board``: ``rows``, of ``count`` in all."""
+    return {
+        "count": count,
+        "next": next_link,
+        "previous": previous_link,
+        "start": _when("start", board.start),
+        "end": _when("end", board.end),
+        "rollup_complete_through": _when("rollup_complete_through", board.rollup_through),
+        "rollup_refreshed_at": _when("rollup_refreshed_at", board.rollup_refreshed_at),
+        "computed_at": _when("computed_at", board.computed_at),
         "baseline": {
             "decisions": board.baseline.decisions,
-            "buy_and_hold_hit_rate": _rate(board.baseline.buy_and_hold_hit_rate),
+            "buy_and_hold_hit_rate": _rate_data(board.baseline.buy_and_hold_hit_rate),
             "random_hit_rate": 0.5,
         },
+        "results": [leaderboard_row_data(row) for row in rows],
     }
+
+
+# --- the query: validated once per distinct parameters -------------------------------------------
+
+_QUERY_MEMO: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+_QUERY_MEMO_MAX = 256
+
+
+def leaderboard_query_validated(params: dict[str, str]) -> dict[str, Any]:
+    """``LeaderboardQueryInputSerializer``'s ``validated_data`` for ``params`` (a copy).
+
+    Validation is a pure function of the parameters (choices and ranges fixed in code), and the
+    page and the admin ask for the same few queries over and over: each distinct valid set is
+    validated once per process (a bounded memo) - building the serializer alone deep-copies its 11
+    fields. Invalid parameters are validated every time (a 400 naming the field).
+    """
+    key = tuple(sorted(params.items()))
+    validated = _QUERY_MEMO.get(key)
+    if validated is None:
+        serializer = LeaderboardQueryInputSerializer(data=params)
+        serializer.is_valid(raise_exception=True)
+        validated = dict(serializer.validated_data)
+        if len(_QUERY_MEMO) >= _QUERY_MEMO_MAX:
+            _QUERY_MEMO.clear()
+        _QUERY_MEMO[key] = validated
+    return dict(validated)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -39,9 +38,8 @@ from .serializers import (
     LeaderboardQueryInputSerializer,
     TraderProfileInputSerializer,
     TraderProfileOutputSerializer,
-    leaderboard_meta,
     leaderboard_output_data,
-    leaderboard_row_data,
+    leaderboard_query_validated,
 )
 
 
@@ -238,20 +236,22 @@ class LeaderboardApi(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        query = LeaderboardQueryInputSerializer(data=request.query_params.dict())
-        query.is_valid(raise_exception=True)
+        params = leaderboard_query_validated(request.query_params.dict())
         key = _page_cache_key(request)
         if key is not None and (cached := cache.get(key)) is not None:
             return Response(cached)
-        params: dict[str, Any] = dict(query.validated_data)
         params.pop("page", None)
         params.pop("page_size", None)
         board = leaderboard_rows(query=LeaderboardQuery(**params))
         paginator = ArenaPagination()
         page = paginator.paginate_queryset(board.rows, request, view=self)
-        rows = page if page is not None else board.rows
-        response = paginator.get_paginated_response([leaderboard_row_data(r) for r in rows])
-        data = leaderboard_output_data({**response.data, **leaderboard_meta(board)})
+        data = leaderboard_output_data(
+            board,
+            board.rows if page is None else page,
+            count=len(board.rows),
+            next_link=paginator.get_next_link() if page is not None else None,
+            previous_link=paginator.get_previous_link() if page is not None else None,
+        )
         if key is not None:
             cache.set(key, data, timeout=settings.ARENA_LEADERBOARD_CACHE_SECONDS)
         return Response(data)

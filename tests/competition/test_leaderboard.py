@@ -788,21 +788,143 @@ def test_the_api_answers_from_the_rollup_once_it_exists(fixture_board, staff_cli
         assert rolled == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in raw.items()}
 
 
-def test_the_output_serializer_built_once_gives_what_a_fresh_one_gives(fixture_board):
-    from competition.api.serializers import (
-        LeaderboardOutputSerializer,
-        leaderboard_meta,
-        leaderboard_output_data,
-        leaderboard_row_data,
-    )
+def _serializer_answer(board, rows, *, count, next_link=None, previous_link=None):
+    """The answer through DRF's generic path: ``LeaderboardOutputSerializer`` over the board's rows
+    (the reference the hand-written answer must equal, field for field and in order)."""
+    from competition.api.serializers import LeaderboardOutputSerializer
 
-    board = leaderboard_rows(query=LeaderboardQuery(window="all"), now=NOW)
+    results = []
+    for row in rows:
+        values = {f.name: getattr(row, f.name) for f in dataclasses.fields(row)}
+        suffix = " (not distinguishable from baseline)" if row.not_distinguishable_from_baseline else ""
+        values["rank_label"] = f"{row.rank}{suffix}"
+        values["not_distinguishable_from_baseline"] = row.not_distinguishable_from_baseline
+        results.append(values)
     payload = {
-        "count": len(board.rows),
-        "next": None,
-        "previous": None,
-        "results": [leaderboard_row_data(r) for r in board.rows],
-        **leaderboard_meta(board),
+        "count": count,
+        "next": next_link,
+        "previous": previous_link,
+        "start": board.start,
+        "end": board.end,
+        "rollup_complete_through": board.rollup_through,
+        "rollup_refreshed_at": board.rollup_refreshed_at,
+        "computed_at": board.computed_at,
+        "baseline": {
+            "decisions": board.baseline.decisions,
+            "buy_and_hold_hit_rate": board.baseline.buy_and_hold_hit_rate,
+            "random_hit_rate": 0.5,
+        },
+        "results": results,
     }
-    assert leaderboard_output_data(payload) == LeaderboardOutputSerializer(payload).data
-    assert leaderboard_output_data(payload) == leaderboard_output_data(payload)
+    return LeaderboardOutputSerializer(payload).data
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        LeaderboardQuery(window="all", sort="name"),
+        LeaderboardQuery(window="all", sort="-cost_usd"),
+        LeaderboardQuery(window="24h"),
+        LeaderboardQuery(kind="traders", window="all"),
+    ],
+)
+@pytest.mark.parametrize("rolled", [False, True])
+def test_the_hand_written_answer_equals_the_output_serializers(fixture_board, query, rolled):
+    """The API writes its answer by hand (DRF's generic serializer path was most of its Python);
+    ``LeaderboardOutputSerializer`` documents it. Same keys in the same order, same values - the
+    decimals quantized and as text, the nulls as nulls - before and after the rollup exists."""
+    import json
+
+    from competition.api.serializers import leaderboard_output_data
+
+    if rolled:
+        leaderboard_rollup_refresh(now=NOW)
+    board = leaderboard_rows(query=query, now=NOW)
+    assert board.rows or query.kind == "traders"
+    fast = leaderboard_output_data(
+        board, board.rows, count=len(board.rows), next_link="http://testserver/x?page=2", previous_link=None
+    )
+    slow = _serializer_answer(
+        board, board.rows, count=len(board.rows), next_link="http://testserver/x?page=2"
+    )
+    assert fast == slow
+    assert json.dumps(fast) == json.dumps(slow)  # key order too
+    rest = leaderboard_output_data(board, board.rows[1:], count=9, next_link=None, previous_link=None)
+    assert rest == _serializer_answer(board, board.rows[1:], count=9)
+
+
+def test_the_api_answer_matches_its_openapi_schema(fixture_board, staff_client, settings):
+    """The hand-written answer against the schema drf-spectacular publishes for the endpoint
+    (LeaderboardOutputSerializer): every field present, typed, nullable only where documented, and
+    nothing undocumented."""
+    import jsonschema
+
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 0
+    schema = staff_client.get("/api/schema/?format=json").json()
+
+    def closed(node):
+        """The OpenAPI 3.0 schema as JSON Schema (``nullable`` as a null type), every object closed
+        to undocumented properties."""
+        if isinstance(node, dict):
+            node = {k: closed(v) for k, v in node.items()}
+            if node.get("type") == "object" and "properties" in node:
+                node["additionalProperties"] = False
+            if node.pop("nullable", False):
+                node = (
+                    {**node, "type": [node["type"], "null"]}
+                    if "type" in node
+                    else {"anyOf": [node, {"type": "null"}]}
+                )
+            return node
+        if isinstance(node, list):
+            return [closed(v) for v in node]
+        return node
+
+    operation = schema["paths"]["/api/admin/arena/leaderboard/"]["get"]
+    answer_schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    document = {**closed(answer_schema), "components": {"schemas": closed(schema["components"]["schemas"])}}
+    validator = jsonschema.Draft202012Validator(document)
+    for query in ("window=all&sort=name", "window=all&page_size=1&page=2", "kind=traders&window=all"):
+        body = staff_client.get(f"/api/admin/arena/leaderboard?{query}").json()
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+        assert not errors, errors
+        assert body["results"] or "traders" in query
+
+
+def test_the_query_is_validated_once_per_distinct_parameters(fixture_board, staff_client, settings):
+    """The memo gives what the serializer gives, a fresh copy each time; bad parameters stay a 400
+    every time."""
+    from competition.api.serializers import LeaderboardQueryInputSerializer, leaderboard_query_validated
+
+    params = {"window": "7d", "symbol": "acme", "sort": "-calls", "page_size": "2"}
+    fresh = LeaderboardQueryInputSerializer(data=params)
+    assert fresh.is_valid(), fresh.errors
+    first = leaderboard_query_validated(params)
+    assert first == dict(fresh.validated_data) and first["symbol"] == "ACME"
+    first.pop("page_size")
+    assert leaderboard_query_validated(dict(params)) == dict(fresh.validated_data)
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 0
+    for _ in range(2):
+        response = staff_client.get("/api/admin/arena/leaderboard?window=7d&from=2025-06-01")
+        assert response.status_code == 400 and "window" in response.json()["extra"]["fields"]
+
+
+def test_a_window_up_to_the_rollups_last_day_reads_its_open_month_row():
+    """The month row of the month the rollup has got to sums only the day rows it holds, so a window
+    whose last day is on or after the rollup's last day (or today) reads that one row instead of
+    its day rows; a window that stops earlier in the month reads day rows."""
+    from competition.selectors import _rollup_plan, _rows_end
+
+    start, end = dt.datetime(2025, 5, 16, 12, tzinfo=dt.UTC), NOW  # 30d, NOW = 2025-06-15 12:00
+    open_month = _rollup_plan(start, end, _rows_end(NOW.date(), NOW))
+    assert open_month.months == (dt.date(2025, 6, 1), dt.date(2025, 6, 1))
+    assert open_month.days == ((dt.date(2025, 5, 17), dt.date(2025, 5, 31)),)
+    assert open_month.hours == (dt.date(2025, 5, 16), 12)
+    # Before the first refresh, or with day rows after the window's last day: June's days.
+    for held in (None, dt.date(2025, 6, 16)):
+        closed = _rollup_plan(start, end, held)
+        assert closed.months is None and closed.days == ((dt.date(2025, 5, 17), dt.date(2025, 6, 15)),)
+    # A stale (a day behind) complete_through still cannot open a month the window ends inside of.
+    assert _rows_end(dt.date(2025, 6, 14), NOW) == NOW.date()
+    ten_days = _rollup_plan(start, dt.datetime(2025, 6, 11, tzinfo=dt.UTC), _rows_end(NOW.date(), NOW))
+    assert ten_days.months is None and ten_days.days[-1] == (dt.date(2025, 5, 17), dt.date(2025, 6, 10))
