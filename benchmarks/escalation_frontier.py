@@ -305,6 +305,23 @@ def _settings(policy_cls):  # type: ignore[no-untyped-def]
             )
             label = f"agreement < {x:.2f} AND judge < {z:.2f}, panel, cheap judge"
             out.append(("agreement AND judge confidence, panel, cheap judge", label, policy))
+    # dissenters with a higher low-confidence floor: also reruns the majority's unsure voices
+    for floor in (0.7, 0.75, 0.8):
+        for x in (0.65, 0.7, 0.75, 0.8):
+            for z in (0.35, 0.4, 0.45):
+                policy = policy_cls(
+                    escalate_on_low_agreement=True,
+                    agreement_threshold=x,
+                    escalate_on_low_judge_confidence=True,
+                    judge_confidence_threshold=z,
+                    escalation_needs_all_triggers=True,
+                    escalation_scope="dissenters",
+                    low_confidence_floor=floor,
+                    escalation_switches_judge=False,
+                )
+                label = f"agreement < {x:.2f} AND judge < {z:.2f}, dissenters < {floor:.2f}, cheap judge"
+                family = "agreement AND judge confidence, dissenters + floor, cheap judge"
+                out.append((family, label, policy))
     return out
 
 
@@ -557,20 +574,20 @@ def _report(args, params, prices, reference_cost, reference_correct, rows, elaps
         f"always-powerful panel: ${reference_cost:.4f} for {n} debates (${reference_cost / n:.5f} each), "
         f"{reference_correct:.1%} of decisions match the hidden truth"
     )
-    print(f"{'setting':<58} {'cost vs powerful':>16} {'same decision':>14} {'escalated':>10} {'correct':>8}")
+    print(f"{'setting':<70} {'cost vs powerful':>16} {'same decision':>14} {'escalated':>10} {'correct':>8}")
     for _family, label, cost, same, escalated, right in rows:
         mark = "  <- target" if _meets(cost, same) else ""
-        print(f"{label:<58} {cost:>15.1%} {same:>14.1%} {escalated:>10.1%} {right:>8.1%}{mark}")
+        print(f"{label:<70} {cost:>15.1%} {same:>14.1%} {escalated:>10.1%} {right:>8.1%}{mark}")
     print("\ncheapest setting per family with >= 95 % equal decisions:")
     good = [r for r in rows if r[3] >= TARGET_EQUAL]
     for family in dict.fromkeys(r[0] for r in rows):
         mine = [r for r in good if r[0] == family]
         if mine:
             r = min(mine, key=lambda r: r[2])
-            print(f"  {family:<54} {r[1]:<58} {r[2]:>6.1%} ({1 - r[2]:.0%} lower), {r[3]:.1%} equal")
+            print(f"  {family:<64} {r[1]:<70} {r[2]:>6.1%} ({1 - r[2]:.0%} lower), {r[3]:.1%} equal")
         else:
             top = max((r for r in rows if r[0] == family), key=lambda r: r[3])
-            print(f"  {family:<54} never reaches 95 % (at most {top[3]:.1%}, at {top[2]:.1%} of the cost)")
+            print(f"  {family:<64} never reaches 95 % (at most {top[3]:.1%}, at {top[2]:.1%} of the cost)")
     if good:
         cheapest = min(good, key=lambda r: r[2])
         print(
@@ -641,6 +658,7 @@ def _svg(rows, args, prices, bounds) -> str:  # type: ignore[no-untyped-def]
         "#aec7e8",
         "#ff9896",
         "#98df8a",
+        "#c5b0d5",
     ]
     families = list(dict.fromkeys(r[0] for r in rows))
     parts = [
