@@ -30,7 +30,7 @@ The simulated agents (all seeded, so runs are reproducible):
   --pair anthropic for claude-3-5-haiku vs claude-sonnet-4-5.
 
     .venv/bin/python benchmarks/escalation_frontier.py                   # 400 debates, SQLite in /tmp
-                                                                         # (about 6 min on an idle core)
+                                                                         # (about 9 CPU-min)
     .venv/bin/python benchmarks/escalation_frontier.py --debates 1000 --pair anthropic
 """
 
