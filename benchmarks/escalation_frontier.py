@@ -628,6 +628,21 @@ def _report_bounds(bounds: list[Bound]) -> None:
         else:
             verdict = f"never reaches 95 %: at most {b.equal:.1%} equal (at {b.cost:.1%} of the cost)"
         print(f"  {kind + b.mode:<66} {verdict}, {b.escalated:.1%} escalated")
+    print(_why(bounds))
+
+
+def _why(bounds: list[Bound]) -> str:
+    """One sentence on whether the target is reachable at all, from the bounds."""
+    by_mode = {b.mode: b for b in bounds}
+    panel, best = by_mode[ORACLE_MODES[0][0]], by_mode[BAYES]
+    short = [b for b in bounds if not b.reached]
+    within = [b.mode for b in bounds if b.reached and b.cost <= TARGET_COST]
+    return (
+        f"why: the target needs <= {TARGET_COST:.0%} of the cost at >= {TARGET_EQUAL:.0%} equal; the "
+        f"whole-panel oracle needs {panel.cost:.1%} and the best possible trigger {best.cost:.1%}; "
+        + "; ".join(f"{b.mode} never reaches {TARGET_EQUAL:.0%} (at most {b.equal:.1%})" for b in short)
+        + f". Bounds within the target: {', '.join(within) or 'none'}."
+    )
 
 
 def _svg(rows, args, prices, bounds) -> str:  # type: ignore[no-untyped-def]
