@@ -199,6 +199,7 @@ class PanelAdmin(admin.ModelAdmin):
                     "escalate_on_high_risk",
                     "escalate_on_quorum_shortfall",
                     ("escalate_on_low_judge_confidence", "judge_confidence_threshold"),
+                    "escalation_needs_all_triggers",
                 ],
             },
         ),
@@ -221,4 +222,6 @@ class PanelAdmin(admin.ModelAdmin):
             parts.append("quorum shortfall")
         if obj.escalate_on_low_judge_confidence:
             parts.append(f"judge confidence < {obj.judge_confidence_threshold:g}")
-        return ", ".join(parts) or "— (never escalates)"
+        if not parts:
+            return "— (never escalates)"
+        return ("all of: " if obj.escalation_needs_all_triggers else "") + ", ".join(parts)

@@ -275,6 +275,7 @@ PANEL_POLICY_FIELDS: tuple[str, ...] = (
     "escalate_on_quorum_shortfall",
     "escalate_on_low_judge_confidence",
     "judge_confidence_threshold",
+    "escalation_needs_all_triggers",
     "escalation_scope",
     "low_confidence_floor",
     "escalation_switches_judge",
@@ -331,6 +332,11 @@ class Panel(TimeStampedModel):
         "(or it gave no valid decision).",
     )
     judge_confidence_threshold = models.FloatField(default=0.3, validators=_UNIT)
+    escalation_needs_all_triggers = models.BooleanField(
+        default=False,
+        help_text="Escalate only when every switched-on trigger fires (a quorum shortfall still "
+        "escalates alone); off, any one trigger escalates.",
+    )
     escalation_scope = models.CharField(
         max_length=16,
         choices=EscalationScope,

@@ -43,6 +43,7 @@ class PanelPolicy:
     escalate_on_quorum_shortfall: bool = False
     escalate_on_low_judge_confidence: bool = False
     judge_confidence_threshold: float = 0.3
+    escalation_needs_all_triggers: bool = False
     escalation_scope: str = EscalationScope.DISSENTERS
     low_confidence_floor: float = 0.3
     escalation_switches_judge: bool = True

@@ -5,8 +5,16 @@ stored as usual), then every debate is replayed on its recorded context (debates
 ArenaCoordinator with simulated agents registered as a provider. Per setting it prints the cost
 relative to an always-powerful panel and the share of decisions (buy / sell / hold) equal to that
 panel's, and writes the curve to benchmarks/out/escalation_frontier.svg. Each trigger family runs
-with and without the judge switch. The oracle bound says what a perfect trigger would cost: it
-escalates (whole panel) exactly the debates the powerful panel decides differently.
+with and without the judge switch; combined triggers run as "any fires" (the default) and as "all
+fire" (``escalation_needs_all_triggers``).
+
+Then the bounds, i.e. what no trigger can beat:
+- an oracle per escalation mode (whole panel, dissenters, judge only, and any subset of analysts
+  chosen per debate): escalate exactly the debates whose cheap decision differs from the powerful
+  panel's and that the mode fixes, each the cheapest way, cheapest first;
+- the best possible trigger for whole-panel escalation: the Bayes-optimal rule on the first round's
+  answers, computed from the simulator's own distributions (a real trigger cannot know them), once
+  with the confidences and once with the stances only.
 
 The simulated agents (all seeded, so runs are reproducible):
 - every debate has a hidden true stance (bullish 40 %, bearish 40 %, neutral 20 %) and is "hard"
@@ -22,7 +30,7 @@ The simulated agents (all seeded, so runs are reproducible):
   --pair anthropic for claude-3-5-haiku vs claude-sonnet-4-5.
 
     .venv/bin/python benchmarks/escalation_frontier.py                   # 400 debates, SQLite in /tmp
-                                                                         # (about 6 min on an idle core)
+                                                                         # (about 9 CPU-min)
     .venv/bin/python benchmarks/escalation_frontier.py --debates 1000 --pair anthropic
 """
 
@@ -32,6 +40,7 @@ import argparse
 import asyncio
 import datetime as dt
 import hashlib
+import itertools
 import math
 import os
 import random
@@ -50,6 +59,8 @@ PAIRS = {
 }
 TOKENS = {"analyst": (2500, 400), "judge": (3500, 300)}
 STANCES = ("bullish", "bearish", "neutral")
+TRUE_ACTION = {"bullish": "buy", "bearish": "sell", "neutral": "hold"}
+TARGET_COST, TARGET_EQUAL = 0.2, 0.95
 
 
 @dataclass(frozen=True)
@@ -60,9 +71,44 @@ class SimParams:
     high_risk: float = 0.10
 
 
+#: The hidden true stance's distribution.
+TRUTH = {"bullish": 0.4, "bearish": 0.4, "neutral": 0.2}
+#: An analyst's confidence is uniform on this range, by (tier, whether it is right): the powerful
+#: tier is better calibrated (its confidence separates right from wrong better) than the cheap one.
+CONFIDENCE = {
+    ("powerful", True): (0.6, 0.95),
+    ("powerful", False): (0.3, 0.65),
+    ("cheap", True): (0.5, 0.9),
+    ("cheap", False): (0.4, 0.85),
+}
+
+
 def _rng(*parts: object) -> random.Random:
     digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
     return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def sim_answer(rng: random.Random, params: SimParams, tier: str, truth: str, hard: bool) -> tuple[str, float]:
+    """One simulated analyst: the true stance with its tier's accuracy, else one of the other two."""
+    accuracy = (params.powerful if tier == "powerful" else params.cheap)[int(hard)]
+    right = rng.random() < accuracy
+    stance = truth if right else rng.choice([s for s in STANCES if s != truth])
+    low, high = CONFIDENCE[tier, right]
+    return stance, round(rng.uniform(low, high), 4)
+
+
+def sim_likelihood(
+    params: SimParams, tier: str, truth: str, hard: bool, stance: str, confidence: float | None
+) -> float:
+    """The probability (density, with a confidence) of one analyst's answer given the hidden state;
+    ``confidence=None`` looks at the stance only."""
+    accuracy = (params.powerful if tier == "powerful" else params.cheap)[int(hard)]
+    right = stance == truth
+    p = accuracy if right else (1 - accuracy) / 2
+    if confidence is None:
+        return p
+    low, high = CONFIDENCE[tier, right]
+    return p / (high - low) if low <= confidence <= high else 0.0
 
 
 class SimulatedAgents:
@@ -75,7 +121,7 @@ class SimulatedAgents:
 
     def world(self, symbol: str, as_of: dt.date) -> tuple[str, bool, bool]:
         rng = _rng("world", symbol, as_of)
-        truth = rng.choices(STANCES, weights=(0.4, 0.4, 0.2))[0]
+        truth = rng.choices(list(TRUTH), weights=list(TRUTH.values()))[0]
         return truth, rng.random() < self.params.hard, rng.random() < self.params.high_risk
 
     async def complete(self, call):  # type: ignore[no-untyped-def]
@@ -92,19 +138,13 @@ class SimulatedAgents:
         else:
             truth, hard, high_risk = self.world(ctx.symbol, ctx.as_of)
             rng = _rng("agent", ctx.symbol, ctx.as_of, request.role, tier)
-            accuracy = (self.params.powerful if tier == "powerful" else self.params.cheap)[int(hard)]
-            right = rng.random() < accuracy
-            stance = truth if right else rng.choice([s for s in STANCES if s != truth])
-            if tier == "powerful":
-                confidence = rng.uniform(0.6, 0.95) if right else rng.uniform(0.3, 0.65)
-            else:
-                confidence = rng.uniform(0.5, 0.9) if right else rng.uniform(0.4, 0.85)
+            stance, confidence = sim_answer(rng, self.params, tier, truth, hard)
             risk = (
                 (RiskLevel.HIGH if high_risk else RiskLevel.LOW) if request.role == "risk_manager" else None
             )
             output = AnalystOutput(
                 stance=Stance(stance),
-                confidence=round(confidence, 4),
+                confidence=confidence,
                 signals=[],
                 reasoning=f"simulated {tier} {request.role}",
                 key_risks=[],
@@ -240,19 +280,69 @@ def _settings(policy_cls):  # type: ignore[no-untyped-def]
             escalate_on_high_risk=True,
             escalation_scope="panel",
         )
-        out.append(("agreement + high risk, panel", f"agreement < {x:.2f} or high risk, panel", policy))
+        out.append(("agreement or high risk, panel", f"agreement < {x:.2f} or high risk, panel", policy))
+    for y in [round(0.50 + 0.05 * i, 2) for i in range(9)]:
+        policy = policy_cls(
+            escalate_on_low_confidence=True,
+            confidence_measure="mean",
+            confidence_threshold=y,
+            escalation_scope="panel",
+            escalation_switches_judge=False,
+        )
+        out.append(
+            ("mean confidence, panel, cheap judge", f"mean conf < {y:.2f}, panel, cheap judge", policy)
+        )
+    for x in (0.6, 0.65, 0.7, 0.75, 0.8, 0.85):
+        for z in (0.3, 0.35, 0.4, 0.45, 0.5):
+            policy = policy_cls(
+                escalate_on_low_agreement=True,
+                agreement_threshold=x,
+                escalate_on_low_judge_confidence=True,
+                judge_confidence_threshold=z,
+                escalation_needs_all_triggers=True,
+                escalation_scope="panel",
+                escalation_switches_judge=False,
+            )
+            label = f"agreement < {x:.2f} AND judge < {z:.2f}, panel, cheap judge"
+            out.append(("agreement AND judge confidence, panel, cheap judge", label, policy))
+    # dissenters with a higher low-confidence floor: also reruns the majority's unsure voices
+    for floor in (0.7, 0.75, 0.8):
+        for x in (0.65, 0.7, 0.75, 0.8):
+            for z in (0.35, 0.4, 0.45):
+                policy = policy_cls(
+                    escalate_on_low_agreement=True,
+                    agreement_threshold=x,
+                    escalate_on_low_judge_confidence=True,
+                    judge_confidence_threshold=z,
+                    escalation_needs_all_triggers=True,
+                    escalation_scope="dissenters",
+                    low_confidence_floor=floor,
+                    escalation_switches_judge=False,
+                )
+                label = f"agreement < {x:.2f} AND judge < {z:.2f}, dissenters < {floor:.2f}, cheap judge"
+                family = "agreement AND judge confidence, dissenters + floor, cheap judge"
+                out.append((family, label, policy))
     return out
 
 
-def _always_escalate(policy_cls):  # type: ignore[no-untyped-def]
-    """Every debate escalates its whole panel (weighted confidence is always below 1.01)."""
+def _always(policy_cls, scope: str, switch: bool):  # type: ignore[no-untyped-def]
+    """Every debate escalates (weighted confidence is always below 1.01) with ``scope``."""
     return policy_cls(
         escalate_on_low_confidence=True,
         confidence_measure="weighted",
         confidence_threshold=1.01,
-        escalation_scope="panel",
-        escalation_switches_judge=False,
+        escalation_scope=scope,
+        escalation_switches_judge=switch,
     )
+
+
+#: Escalation modes whose oracle bound is computed: (label, scope, judge switch).
+ORACLE_MODES = (
+    ("whole panel, cheap judge", "panel", False),
+    ("dissenters, cheap judge", "dissenters", False),
+    ("judge only (powerful judge)", "none", True),
+)
+ANY_SUBSET = "any subset of analysts, cheap judge"
 
 
 def _record(count: int) -> list:  # type: ignore[type-arg]
@@ -274,40 +364,115 @@ def _record(count: int) -> list:  # type: ignore[type-arg]
 
 
 async def _decide(plan, contexts, prices):  # type: ignore[no-untyped-def]
-    """Per debate: the decision (buy / sell / hold, or none) and its cost; and how many escalated."""
+    """Per debate: the decision (buy / sell / hold, or none), its cost, and the first round's answers
+    (what a trigger can see); and how many debates escalated."""
     from debates.coordinator import ArenaCoordinator
 
-    actions, costs, escalated = [], [], 0
+    actions, costs, seen, escalated = [], [], [], 0
     for context in contexts:
         outcome = await ArenaCoordinator(plan, lookback=len(context.bars)).arun(context)
         decision = outcome.decision
         actions.append(decision.action.value if decision else "none")
         costs.append(sum((prices.of(r) for _n, r in outcome.results), Decimal(0)))
+        seen.append(outcome.rounds[0].answers)
         escalated += outcome.escalated
-    return actions, costs, escalated
+    return actions, costs, seen, escalated
 
 
-def oracle(cheap, escalated, reference, target: float = 0.95):  # type: ignore[no-untyped-def]
-    """The cheapest any trigger could do with whole-panel escalations: escalate exactly the debates
-    whose cheap decision differs from always-powerful's (and whose escalation fixes it), cheapest
-    first, until ``target`` of the decisions are equal. Returns (cost, equal share), or None."""
-    (cheap_actions, cheap_costs), (esc_actions, esc_costs) = cheap, escalated
-    n, total = len(reference), sum(cheap_costs)
+@dataclass(frozen=True)
+class Bound:
+    """The cheapest way to ``target`` equal decisions under some rule, or how close it gets."""
+
+    mode: str
+    cost: float  # relative to always-powerful
+    equal: float
+    escalated: float
+    reached: bool
+
+
+def oracle(mode, cheap, options, reference, reference_cost, target=0.95):  # type: ignore[no-untyped-def]
+    """The cheapest any trigger could do: escalate exactly the debates whose cheap decision differs
+    from always-powerful's and that an escalation fixes (``options[i]``: the (decision, cost) each
+    escalation available to debate ``i`` gives), each with its cheapest fixing escalation, cheapest
+    first, until ``target`` of the decisions are equal. Short of it: all fixable ones, and how far
+    that gets."""
+    cheap_actions, cheap_costs = cheap
+    n, total = len(reference), sum(cheap_costs, Decimal(0))
     equal = sum(a == r for a, r in zip(cheap_actions, reference, strict=True))
-    fixable = sorted(
-        esc_costs[i] - cheap_costs[i]
-        for i in range(n)
-        if cheap_actions[i] != reference[i] and esc_actions[i] == reference[i]
-    )
-    for extra in fixable:
+    extras = []
+    for i in range(n):
+        fixes = [cost for action, cost in options.get(i, ()) if action == reference[i]]
+        if cheap_actions[i] != reference[i] and fixes:
+            extras.append(min(fixes) - cheap_costs[i])
+    escalated = 0
+    for extra in sorted(extras):
         if equal >= target * n:
             break
         total += extra
         equal += 1
-    return (total, equal / n) if equal >= target * n else None
+        escalated += 1
+    return Bound(mode, float(total / reference_cost), equal / n, escalated / n, equal >= target * n)
 
 
-TRUE_ACTION = {"bullish": "buy", "bearish": "sell", "neutral": "hold"}
+def _reference_odds(params: SimParams, samples: int = 4000) -> dict[tuple[str, bool, bool], dict[str, float]]:
+    """P(always-powerful decides a | truth, hard, high risk), by sampling the simulated powerful panel
+    and deciding with the rules judge (the simulated judges are the rules judge)."""
+    from agents.models import ANALYST_ROLES
+    from agents.providers.rules import judge
+    from agents.schemas import AnalystOutput, AnalystView, RiskLevel, Stance
+
+    odds = {}
+    for truth in TRUTH:
+        for hard in (False, True):
+            for high_risk in (False, True):
+                rng, counts = _rng("odds", truth, hard, high_risk), dict.fromkeys(TRUE_ACTION.values(), 0)
+                for _ in range(samples):
+                    views = []
+                    for role in ANALYST_ROLES:
+                        stance, confidence = sim_answer(rng, params, "powerful", truth, hard)
+                        risk = RiskLevel.HIGH if high_risk and role == "risk_manager" else None
+                        output = AnalystOutput.model_construct(
+                            stance=Stance(stance), confidence=confidence, risk_level=risk
+                        )
+                        views.append(AnalystView.model_construct(role=role, output=output))
+                    counts[judge(tuple(views), False).action.value] += 1
+                odds[truth, hard, high_risk] = {a: c / samples for a, c in counts.items()}
+    return odds
+
+
+def bayes_bound(
+    mode, params, seen, cheap, panel, reference, reference_cost, odds, *, confidences, target=0.95
+):  # type: ignore[no-untyped-def]
+    """The best any trigger on the first round's answers could do with whole-panel escalation, knowing
+    the simulator's distributions exactly: escalate in order of the posterior probability that the
+    cheap decision equals always-powerful's, lowest first. ``confidences=False`` sees stances only."""
+    (cheap_actions, cheap_costs), (panel_actions, panel_costs) = cheap, panel
+    scores = []
+    for i, answers in enumerate(seen):
+        high_risk = any(a.risk_level == "high" for a in answers.values())
+        posterior = {}
+        for truth, prior in TRUTH.items():
+            for hard in (False, True):
+                p = prior * (params.hard if hard else 1 - params.hard)
+                for a in answers.values():
+                    confidence = a.confidence if confidences else None
+                    p *= sim_likelihood(params, "cheap", truth, hard, a.stance.value, confidence)
+                posterior[truth, hard] = p
+        z = sum(posterior.values()) or 1.0
+        odds_equal = sum(
+            p / z * odds[truth, hard, high_risk][cheap_actions[i]] for (truth, hard), p in posterior.items()
+        )
+        scores.append(odds_equal)
+    n, total = len(reference), sum(cheap_costs, Decimal(0))
+    equal = sum(a == r for a, r in zip(cheap_actions, reference, strict=True))
+    escalated = 0
+    for i in sorted(range(n), key=lambda i: scores[i]):
+        if equal >= target * n:
+            break
+        total += panel_costs[i] - cheap_costs[i]
+        equal += (panel_actions[i] == reference[i]) - (cheap_actions[i] == reference[i])
+        escalated += 1
+    return Bound(mode, float(total / reference_cost), equal / n, escalated / n, equal >= target * n)
 
 
 def main() -> None:
@@ -339,40 +504,65 @@ def main() -> None:
         return sum(a == t for a, t in zip(actions, truth, strict=True)) / len(truth)
 
     async def sweep():  # type: ignore[no-untyped-def]
-        reference, reference_costs, _ = await _decide(powerful, contexts, prices)
+        reference, reference_costs, _, _ = await _decide(powerful, contexts, prices)
         reference_cost = sum(reference_costs, Decimal(0))
         rows, cheap = [], None
         for family, label, policy in _settings(policy_cls):
-            actions, costs, escalated = await _decide(cheap_first.replace(policy=policy), contexts, prices)
+            actions, costs, _, escalated = await _decide(cheap_first.replace(policy=policy), contexts, prices)
             cheap = cheap or (actions, costs)
             same = sum(a == b for a, b in zip(actions, reference, strict=True)) / len(reference)
-            rows.append(
-                (
-                    family,
-                    label,
-                    float(sum(costs, Decimal(0)) / reference_cost),
-                    same,
-                    escalated / len(contexts),
-                    correct(actions),
-                )
-            )
-        always = await _decide(cheap_first.replace(policy=_always_escalate(policy_cls)), contexts, prices)
-        bound = oracle(cheap, always[:2], reference)
-        best = (float(bound[0] / reference_cost), bound[1]) if bound else None
-        return reference_cost, correct(reference), rows, best
+            cost = float(sum(costs, Decimal(0)) / reference_cost)
+            rows.append((family, label, cost, same, escalated / len(contexts), correct(actions)))
+        bounds = await _bounds(cheap, reference, reference_cost)
+        return reference_cost, correct(reference), rows, bounds
 
-    reference_cost, reference_correct, rows, best = asyncio.run(sweep())
+    async def _bounds(cheap, reference, reference_cost):  # type: ignore[no-untyped-def]
+        bounds, panel, seen = [], None, None
+        for mode, scope, switch in ORACLE_MODES:
+            plan = cheap_first.replace(policy=_always(policy_cls, scope, switch))
+            actions, costs, first_round, _ = await _decide(plan, contexts, prices)
+            if scope == "panel":
+                panel, seen = (actions, costs), first_round
+            options = {i: [(a, c)] for i, (a, c) in enumerate(zip(actions, costs, strict=True))}
+            bounds.append(oracle(mode, cheap, options, reference, reference_cost))
+        # Any subset: a panel with escalation seats for exactly these roles reruns exactly these
+        # (scope panel). Only debates the cheap round gets "wrong" can gain, so only they are run.
+        wrong = [i for i, (a, r) in enumerate(zip(cheap[0], reference, strict=True)) if a != r]
+        options: dict[int, list[tuple[str, Decimal]]] = {i: [] for i in wrong}
+        strong = cheap_first.escalation
+        always = _always(policy_cls, "panel", False)
+        for size in range(1, len(strong) + 1):
+            for roles in itertools.combinations(strong, size):
+                plan = cheap_first.replace(policy=always, escalation={r: strong[r] for r in roles})
+                actions, costs, _, _ = await _decide(plan, [contexts[i] for i in wrong], prices)
+                for i, action, cost in zip(wrong, actions, costs, strict=True):
+                    options[i].append((action, cost))
+        bounds.append(oracle(ANY_SUBSET, cheap, options, reference, reference_cost))
+        odds = _reference_odds(params)
+        for confidences, mode in ((True, BAYES), (False, BAYES_STANCES)):
+            bound = bayes_bound(
+                mode, params, seen, cheap, panel, reference, reference_cost, odds, confidences=confidences
+            )
+            bounds.append(bound)
+        return bounds
+
+    reference_cost, reference_correct, rows, bounds = asyncio.run(sweep())
     if prices.unknown:
         print(f"WARNING: {prices.unknown} calls had no known price and count as free")
     elapsed = time.perf_counter() - started
-    _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, len(contexts), best)
+    _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, len(contexts))
+    _report_bounds(bounds)
     OUT.mkdir(parents=True, exist_ok=True)
     svg = OUT / "escalation_frontier.svg"
-    svg.write_text(_svg(rows, args, prices, best))
+    svg.write_text(_svg(rows, args, prices, bounds))
     print(f"chart: {os.path.relpath(svg, ROOT)}")
 
 
-def _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, n, best) -> None:  # type: ignore[no-untyped-def]
+def _meets(cost: float, equal: float) -> bool:
+    return cost <= TARGET_COST and equal >= TARGET_EQUAL
+
+
+def _report(args, params, prices, reference_cost, reference_correct, rows, elapsed, n) -> None:  # type: ignore[no-untyped-def]
     cheap, strong = prices.models["cheap"][0], prices.models["powerful"][0]
     print(f"{n} recorded debates replayed per setting; cheap {cheap}, powerful {strong}")
     print("prices: genai-prices list prices per call (analyst 2,500 in / 400 out, judge 3,500 in / 300 out)")
@@ -384,28 +574,27 @@ def _report(args, params, prices, reference_cost, reference_correct, rows, elaps
         f"always-powerful panel: ${reference_cost:.4f} for {n} debates (${reference_cost / n:.5f} each), "
         f"{reference_correct:.1%} of decisions match the hidden truth"
     )
-    print(f"{'setting':<44} {'cost vs powerful':>16} {'same decision':>14} {'escalated':>10} {'correct':>8}")
+    print(f"{'setting':<70} {'cost vs powerful':>16} {'same decision':>14} {'escalated':>10} {'correct':>8}")
     for _family, label, cost, same, escalated, right in rows:
-        mark = "  <- target" if cost <= 0.2 and same >= 0.95 else ""
-        print(f"{label:<44} {cost:>15.1%} {same:>14.1%} {escalated:>10.1%} {right:>8.1%}{mark}")
-    if best:
-        print(
-            f"oracle bound for whole-panel escalation (escalate exactly the debates the powerful panel "
-            f"decides differently, cheapest first; no trigger can pick better): {best[0]:.1%} of the cost "
-            f"({1 - best[0]:.0%} lower) for {best[1]:.1%} equal decisions"
-        )
-    else:
-        print(
-            "oracle bound: escalating every debate the powerful panel decides differently does not reach 95 %"
-        )
-    hits = [r for r in rows if r[2] <= 0.2 and r[3] >= 0.95]
-    good = [r for r in rows if r[3] >= 0.95]
+        mark = "  <- target" if _meets(cost, same) else ""
+        print(f"{label:<70} {cost:>15.1%} {same:>14.1%} {escalated:>10.1%} {right:>8.1%}{mark}")
+    print("\ncheapest setting per family with >= 95 % equal decisions:")
+    good = [r for r in rows if r[3] >= TARGET_EQUAL]
+    for family in dict.fromkeys(r[0] for r in rows):
+        mine = [r for r in good if r[0] == family]
+        if mine:
+            r = min(mine, key=lambda r: r[2])
+            print(f"  {family:<64} {r[1]:<70} {r[2]:>6.1%} ({1 - r[2]:.0%} lower), {r[3]:.1%} equal")
+        else:
+            top = max((r for r in rows if r[0] == family), key=lambda r: r[3])
+            print(f"  {family:<64} never reaches 95 % (at most {top[3]:.1%}, at {top[2]:.1%} of the cost)")
     if good:
         cheapest = min(good, key=lambda r: r[2])
         print(
             f"cheapest setting with >= 95 % equal decisions: {cheapest[1]}: {cheapest[2]:.1%} of the cost "
             f"({1 - cheapest[2]:.0%} lower), {cheapest[3]:.1%} equal, {cheapest[5]:.1%} correct"
         )
+    hits = [r for r in rows if _meets(r[2], r[3])]
     if hits:
         cheapest = min(hits, key=lambda r: r[2])
         print(
@@ -413,7 +602,7 @@ def _report(args, params, prices, reference_cost, reference_correct, rows, elaps
             f"({1 - cheapest[2]:.0%} lower) with {cheapest[3]:.1%} equal decisions"
         )
     else:
-        within = [r for r in rows if r[2] <= 0.2]
+        within = [r for r in rows if r[2] <= TARGET_COST]
         best = max(within, key=lambda r: r[3])
         print(
             f"target NOT met: the best setting within 80 % savings is {best[1]} at {best[3]:.1%} equal "
@@ -421,11 +610,47 @@ def _report(args, params, prices, reference_cost, reference_correct, rows, elaps
         )
 
 
-def _svg(rows, args, prices, best) -> str:  # type: ignore[no-untyped-def]
-    """Hand-written SVG: cost relative to always-powerful (x) against equal decisions (y)."""
-    width, height, left, bottom, top, right = 1000, 520, 70, 60, 40, 400
+BAYES = "best possible trigger, whole panel (knows the simulator)"
+BAYES_STANCES = "best possible trigger on stances only, whole panel"
+
+
+def _report_bounds(bounds: list[Bound]) -> None:
+    print(
+        "\nbounds at >= 95 % equal decisions. Oracle (per escalation mode): escalate exactly the debates "
+        "the powerful panel decides differently and the mode fixes, cheapest first - no trigger can pick "
+        "better. Best possible trigger: the Bayes-optimal rule on the first round's answers, knowing the "
+        "simulator's distributions (no real trigger can):"
+    )
+    for b in bounds:
+        kind = "" if b.mode in (BAYES, BAYES_STANCES) else "oracle, "
+        if b.reached:
+            verdict = f"{b.cost:.1%} of the cost ({1 - b.cost:.0%} lower), {b.equal:.1%} equal"
+        else:
+            verdict = f"never reaches 95 %: at most {b.equal:.1%} equal (at {b.cost:.1%} of the cost)"
+        print(f"  {kind + b.mode:<66} {verdict}, {b.escalated:.1%} escalated")
+    print(_why(bounds))
+
+
+def _why(bounds: list[Bound]) -> str:
+    """One sentence on whether the target is reachable at all, from the bounds."""
+    by_mode = {b.mode: b for b in bounds}
+    panel, best = by_mode[ORACLE_MODES[0][0]], by_mode[BAYES]
+    short = [b for b in bounds if not b.reached]
+    within = [b.mode for b in bounds if b.reached and b.cost <= TARGET_COST]
+    return (
+        f"why: the target needs <= {TARGET_COST:.0%} of the cost at >= {TARGET_EQUAL:.0%} equal; the "
+        f"whole-panel oracle needs {panel.cost:.1%} and the best possible trigger {best.cost:.1%}; "
+        + "; ".join(f"{b.mode} never reaches {TARGET_EQUAL:.0%} (at most {b.equal:.1%})" for b in short)
+        + f". Bounds within the target: {', '.join(within) or 'none'}."
+    )
+
+
+def _svg(rows, args, prices, bounds) -> str:  # type: ignore[no-untyped-def]
+    """Hand-written SVG: cost relative to always-powerful (x) against equal decisions (y); the
+    bounds are crosses, numbered in the legend."""
+    width, height, left, bottom, top, right = 1100, 620, 70, 60, 40, 460
     plot_w, plot_h = width - left - right, height - top - bottom
-    y_min = math.floor((min(r[3] for r in rows) - 0.02) * 20) / 20
+    y_min = math.floor((min(min(r[3] for r in rows), *(b.equal for b in bounds)) - 0.02) * 20) / 20
 
     def x(v: float) -> float:
         return left + min(v, 1.2) / 1.2 * plot_w
@@ -448,6 +673,7 @@ def _svg(rows, args, prices, best) -> str:  # type: ignore[no-untyped-def]
         "#aec7e8",
         "#ff9896",
         "#98df8a",
+        "#c5b0d5",
     ]
     families = list(dict.fromkeys(r[0] for r in rows))
     parts = [
@@ -490,14 +716,16 @@ def _svg(rows, args, prices, best) -> str:  # type: ignore[no-untyped-def]
         legend_y = top + 10 + index * 18
         parts.append(f'<circle cx="{width - right + 20}" cy="{legend_y}" r="4" fill="{colour}"/>')
         parts.append(f'<text x="{width - right + 30}" y="{legend_y + 4}">{family}</text>')
-    if best:
-        bx, by = x(best[0]), y(best[1])
+    for number, bound in enumerate(bounds, 1):
+        bx, by = x(bound.cost), y(bound.equal)
         parts.append(
             f'<path d="M{bx - 5:.1f},{by - 5:.1f} L{bx + 5:.1f},{by + 5:.1f} M{bx - 5:.1f},{by + 5:.1f} '
             f'L{bx + 5:.1f},{by - 5:.1f}" stroke="#000" stroke-width="2"/>'
         )
-        legend_y = top + 10 + len(families) * 18
-        parts.append(f'<text x="{width - right + 14}" y="{legend_y + 4}">X: oracle bound (95 %)</text>')
+        parts.append(f'<text x="{bx + 6:.1f}" y="{by - 6:.1f}" font-size="11">{number}</text>')
+        legend_y = top + 10 + (len(families) + number) * 18
+        kind = "" if bound.mode in (BAYES, BAYES_STANCES) else "oracle: "
+        parts.append(f'<text x="{width - right + 14}" y="{legend_y + 4}">X{number} {kind}{bound.mode}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

@@ -41,6 +41,7 @@ from debates.escalation import (
     EscalationTarget,
     TriggerFiring,
     analyst_triggers,
+    escalation_due,
     escalation_targets,
     judge_trigger,
 )
@@ -182,7 +183,8 @@ class DebateOutcome:
 
     @property
     def triggers_fired(self) -> list[str]:
-        """Names of the first-round triggers that fired (and caused the escalation, if one ran)."""
+        """Names of the first-round triggers that fired (they caused the escalation, if one ran; with
+        ``escalation_needs_all_triggers`` some may fire without escalating)."""
         return [f.trigger for f in self.rounds[0].triggers_fired] if self.rounds else []
 
     @property
@@ -327,17 +329,18 @@ class ArenaCoordinator:
             first.answers = _valid(first.results)
             first.stats = panel_stats(first.answers)
             first.triggers_fired = analyst_triggers(self.policy, first.stats, quorum=self.plan.quorum)
-            if not first.triggers_fired:
+            if not escalation_due(self.policy, first.triggers_fired, judge_asked=False):
                 if first.stats.valid < self.plan.quorum:
                     outcome.failure = self._quorum_failure(first)
                     return
                 decision = await self._judge(first, context, clock, self._judge_profile(switch=False))
                 fired = judge_trigger(self.policy, decision, _error(first.judge_result))
-                if fired is None:
+                if fired is not None:
+                    first.triggers_fired.append(fired)
+                if not escalation_due(self.policy, first.triggers_fired, judge_asked=True):
                     if decision is None:
                         outcome.failure = self._judge_failure(first)
                     return
-                first.triggers_fired.append(fired)
         finally:
             first.latency_ms = _ms_since(started)
         await self._escalate(outcome, first, context, clock)

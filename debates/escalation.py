@@ -3,9 +3,11 @@
 Each trigger has its own switch and threshold on the panel (:class:`agents.selectors.PanelPolicy`)
 and fires when its value is strictly below the threshold, compared at 6 decimal places (see
 debates/agreement.py). The coordinator calls :func:`analyst_triggers` after the first analyst round
-and :func:`judge_trigger` after a first-round judge; :func:`escalation_targets` then says which roles
-the escalation profiles rerun. Nothing here touches the database or the clock, so every rule is
-tested directly (tests/coordinator/test_triggers.py) and the simulator reuses it unchanged.
+and :func:`judge_trigger` after a first-round judge; :func:`escalation_due` says whether the
+triggers that fired escalate (any one of them, or all switched-on ones), and
+:func:`escalation_targets` then says which roles the escalation profiles rerun. Nothing here
+touches the database or the clock, so every rule is tested directly (tests/coordinator/test_triggers.py)
+and the simulator reuses it unchanged.
 """
 
 from __future__ import annotations
@@ -94,6 +96,38 @@ def analyst_triggers(policy: PanelPolicy, stats: PanelStats, *, quorum: int) -> 
     if policy.escalate_on_high_risk and stats.high_risk:
         fired.append(TriggerFiring(Trigger.HIGH_RISK, "high", None, "the risk manager flags high risk"))
     return fired
+
+
+def switched_on(policy: PanelPolicy) -> set[str]:
+    """The triggers the policy has switched on."""
+    switches = {
+        Trigger.LOW_AGREEMENT: policy.escalate_on_low_agreement,
+        Trigger.LOW_CONFIDENCE: policy.escalate_on_low_confidence,
+        Trigger.HIGH_RISK: policy.escalate_on_high_risk,
+        Trigger.QUORUM_SHORTFALL: policy.escalate_on_quorum_shortfall,
+        Trigger.LOW_JUDGE_CONFIDENCE: policy.escalate_on_low_judge_confidence,
+    }
+    return {trigger for trigger, on in switches.items() if on}
+
+
+def escalation_due(policy: PanelPolicy, fired: Iterable[TriggerFiring], *, judge_asked: bool) -> bool:
+    """Whether the triggers that ``fired`` escalate the debate.
+
+    By default any one trigger escalates. With ``escalation_needs_all_triggers`` every switched-on
+    trigger must fire (e.g. low agreement *and* a doubtful judge: a split panel whose judge is still
+    sure, or a unanimous one whose judge is not, stays cheap), except a quorum shortfall, which
+    escalates alone: without it the debate would fail. Before the judge was asked (``judge_asked``
+    false) a switched-on judge trigger has not had its say, so the combination cannot be complete.
+    """
+    names = {f.trigger for f in fired}
+    if not policy.escalation_needs_all_triggers:
+        return bool(names)
+    if Trigger.QUORUM_SHORTFALL in names:
+        return True
+    required = switched_on(policy) - {Trigger.QUORUM_SHORTFALL}
+    if not judge_asked and Trigger.LOW_JUDGE_CONFIDENCE in required:
+        return False
+    return bool(required) and required <= names
 
 
 def judge_trigger(policy: PanelPolicy, decision: JudgeOutput | None, error: str = "") -> TriggerFiring | None:

@@ -81,6 +81,7 @@ class PanelInputSerializer(StrictInputSerializer):
     escalate_on_quorum_shortfall = serializers.BooleanField(required=False)
     escalate_on_low_judge_confidence = serializers.BooleanField(required=False)
     judge_confidence_threshold = _unit()
+    escalation_needs_all_triggers = serializers.BooleanField(required=False)
     escalation_scope = serializers.ChoiceField(required=False, choices=EscalationScope.choices)
     low_confidence_floor = _unit()
     escalation_switches_judge = serializers.BooleanField(required=False)

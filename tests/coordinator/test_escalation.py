@@ -224,3 +224,33 @@ def test_a_failed_escalation_call_keeps_the_first_round_answer(arena, scripted):
     second = session.rounds.get(number=2)
     assert "bear: escalation call provider_error, first-round answer kept" in second.notes
     assert second.valid_analysts == 5
+
+
+@pytest.mark.parametrize(
+    ("cheap", "judge", "escalates"),
+    [
+        (TWO_DISSENT, 0.2, True),  # split panel and a doubtful judge
+        (TWO_DISSENT, 0.6, False),  # split panel, but the judge is sure
+        (ALL_AGREE, 0.2, False),  # doubtful judge, but the panel agrees
+    ],
+)
+def test_all_triggers_escalates_only_when_each_fires(arena, scripted, cheap, judge, escalates):
+    panel = scripted_panel(
+        escalate_on_low_agreement=True,
+        agreement_threshold=0.7,
+        escalate_on_low_judge_confidence=True,
+        judge_confidence_threshold=0.3,
+        escalation_needs_all_triggers=True,
+        escalation_scope="panel",
+    )
+    script_analysts(scripted, "cheap", cheap)
+    scripted.set("cheap", "judge", Answer(output=judge_output("buy", judge)))
+    session = run(panel)
+    assert session.status == DebateStatus.COMPLETED, session.error
+    assert session.consensus.escalated is escalates
+    fired = {"low_agreement"} if cheap is TWO_DISSENT else set()
+    fired |= {"low_judge_confidence"} if judge < 0.3 else set()
+    assert set(session.consensus.triggers_fired) == fired  # fired triggers are recorded either way
+    assert len(scripted.calls_for(tier="powerful")) == (6 if escalates else 0)
+    # the first-round judge is asked in every case: the judge trigger must have its say
+    assert DebateMessage.objects.filter(session=session, role="judge", round=1).count() == 1

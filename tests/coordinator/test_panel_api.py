@@ -78,6 +78,9 @@ def test_create_read_update_delete(arena, staff_client):
     )
     assert patched.status_code == 200, patched.content
     assert patched.json()["escalate_on_high_risk"] and len(patched.json()["seats"]) == 9
+    assert not patched.json()["escalation_needs_all_triggers"]  # any trigger escalates by default
+    combined = staff_client.patch(body["url"], {"escalation_needs_all_triggers": True}, format="json")
+    assert combined.status_code == 200 and combined.json()["escalation_needs_all_triggers"]
 
     replaced = staff_client.put(
         body["url"] + "/",

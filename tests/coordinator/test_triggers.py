@@ -7,7 +7,14 @@ import pytest
 from agents.schemas import Stance
 from agents.selectors import PanelPolicy
 from debates.agreement import PanelStats
-from debates.escalation import Trigger, analyst_triggers, escalation_targets, judge_trigger
+from debates.escalation import (
+    Trigger,
+    TriggerFiring,
+    analyst_triggers,
+    escalation_due,
+    escalation_targets,
+    judge_trigger,
+)
 from tests.coordinator.scripted import analyst, judge_output
 
 ALL = ("bull", "bear", "risk_manager", "technical_analyst", "fundamental_analyst")
@@ -176,3 +183,54 @@ def test_panel_and_none_scopes_and_the_fallback():
     fallback = _targets(PanelPolicy(), agree, switch=False)
     assert [r for r, _ in fallback] == list(ALL)
     assert _targets(PanelPolicy(), agree, switch=True) == []
+
+
+def firing(*triggers: str) -> list[TriggerFiring]:
+    return [TriggerFiring(t, None, None, t) for t in triggers]
+
+
+def test_any_trigger_escalates_by_default():
+    policy = PanelPolicy(escalate_on_low_agreement=True, escalate_on_low_judge_confidence=True)
+    assert not policy.escalation_needs_all_triggers
+    assert escalation_due(policy, firing(Trigger.LOW_AGREEMENT), judge_asked=False)
+    assert escalation_due(policy, firing(Trigger.LOW_JUDGE_CONFIDENCE), judge_asked=True)
+    assert not escalation_due(policy, [], judge_asked=True)
+
+
+def test_all_triggers_needs_every_switched_on_one():
+    policy = PanelPolicy(
+        escalate_on_low_agreement=True,
+        escalate_on_low_confidence=True,
+        escalation_needs_all_triggers=True,
+    )
+    assert not escalation_due(policy, firing(Trigger.LOW_AGREEMENT), judge_asked=False)
+    assert not escalation_due(policy, firing(Trigger.LOW_CONFIDENCE), judge_asked=True)
+    both = firing(Trigger.LOW_AGREEMENT, Trigger.LOW_CONFIDENCE)
+    assert escalation_due(policy, both, judge_asked=False)
+
+
+def test_all_triggers_waits_for_a_switched_on_judge_trigger():
+    policy = PanelPolicy(
+        escalate_on_low_agreement=True,
+        escalate_on_low_judge_confidence=True,
+        escalation_needs_all_triggers=True,
+    )
+    agreement = firing(Trigger.LOW_AGREEMENT)
+    assert not escalation_due(policy, agreement, judge_asked=False)  # the judge has not spoken yet
+    assert not escalation_due(policy, agreement, judge_asked=True)
+    assert not escalation_due(policy, firing(Trigger.LOW_JUDGE_CONFIDENCE), judge_asked=True)
+    both = firing(Trigger.LOW_AGREEMENT, Trigger.LOW_JUDGE_CONFIDENCE)
+    assert escalation_due(policy, both, judge_asked=True)
+
+
+def test_all_triggers_lets_a_quorum_shortfall_escalate_alone():
+    policy = PanelPolicy(
+        escalate_on_low_agreement=True,
+        escalate_on_quorum_shortfall=True,
+        escalate_on_low_judge_confidence=True,
+        escalation_needs_all_triggers=True,
+    )
+    assert escalation_due(policy, firing(Trigger.QUORUM_SHORTFALL), judge_asked=False)
+    only_quorum = PanelPolicy(escalate_on_quorum_shortfall=True, escalation_needs_all_triggers=True)
+    assert not escalation_due(only_quorum, [], judge_asked=True)
+    assert not escalation_due(PanelPolicy(escalation_needs_all_triggers=True), [], judge_asked=True)

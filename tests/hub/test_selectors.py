@@ -207,6 +207,7 @@ def test_panel_policy_lists_policy_fields_only(arena):
         "Escalate on quorum shortfall",
         "Escalate on low judge confidence",
         "Judge confidence threshold",
+        "Escalation needs all triggers",
         "Escalation scope",
         "Low confidence floor",
         "Escalation switches judge",
