@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from agents.gateway import AgentResult, CallAttempt
-from debates.bulk import bulk_insert
+from arena_project.bulk import bulk_insert
 from debates.models import DebateMessage, DebateSession, LlmCall, LlmCallPurpose
 
 logger = logging.getLogger(__name__)

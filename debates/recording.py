@@ -18,7 +18,7 @@ from django.db import transaction
 
 from agents.gateway import AgentResult
 from agents.schemas import AnalystOutput, JudgeOutput
-from debates.bulk import bulk_insert
+from arena_project.bulk import bulk_insert
 from debates.coordinator import DebateCancelledError, DebateObserver, DebateSupersededError
 from debates.ledger import llm_calls_record, money
 from debates.models import DebateMessage, DebateSession, DebateStatus, ToolCall, ValidationStatus
@@ -78,7 +78,7 @@ def tool_calls_save(session: DebateSession, calls: list[ToolCall]) -> None:
 
 def tool_calls_save_many(batches: list[tuple[DebateSession, list[ToolCall]]]) -> None:
     """Insert the router records of one session or several, the bar history with them, in one
-    statement (debates/bulk.py)."""
+    statement (arena_project/bulk.py)."""
     rows = []
     for session, calls in batches:
         for call in calls:

@@ -28,8 +28,8 @@ from agents.models import Panel
 from agents.providers.base import ProfileSpec, Usage
 from agents.schemas import AnalystOutput, MarketContext
 from agents.selectors import PanelPlan, panel_get, panel_plan_build
+from arena_project.bulk import bulk_insert, bulk_update_rows
 from arena_project.errors import ArenaError, ConflictError, InvalidInputError, NotFoundError
-from debates.bulk import bulk_insert
 from debates.coordinator import (
     ArenaCoordinator,
     DebateCancelledError,
@@ -759,7 +759,7 @@ def _sessions_end(finals: list[_Final]) -> list[tuple[_Final, str]]:
             setattr(final.session, name, value)
         final.session.cancel_requested_at = cancel_requested_at
         ended.append((final, values["status"]))
-    DebateSession.objects.bulk_update([f.session for f, _s in ended], list(_END_FIELDS))
+    bulk_update_rows(DebateSession, [f.session for f, _s in ended], _END_FIELDS)
     return ended
 
 

@@ -32,6 +32,7 @@ import numpy as np
 from django.db import transaction
 from django.db.models import QuerySet
 
+from arena_project.bulk import bulk_update_rows
 from debates.market.sources import AccountSource, MarketDataSource
 from debates.models import DebateConsensus, DebateStatus
 from debates.services import (
@@ -151,7 +152,7 @@ class _Stepper:
             entry.decisions += 1
             entry.cost_usd += session.total_cost_usd
         changed, approved = _decisions_record_actions(ordered)
-        CompetitionDecision.objects.bulk_update(changed, ["action", "size"])
+        bulk_update_rows(CompetitionDecision, changed, ["action", "size"])
         for entry, _a in seats:
             self._submit_approved(entry, day, approved.get(entry.pk, []))
 
@@ -471,8 +472,8 @@ class BacktestEngine(_Stepper):
                 self._random_day(entry, book, day, symbols)
         for participant in self.participants:
             participant.entry.last_date = day
-        CompetitionEntry.objects.bulk_update(
-            [p.entry for p in self.participants], ["last_date", "decisions", "cost_usd"]
+        bulk_update_rows(
+            CompetitionEntry, [p.entry for p in self.participants], ["last_date", "decisions", "cost_usd"]
         )
 
     def _equity_point(self, participant: _Participant, day: dt.date) -> EquityPoint:

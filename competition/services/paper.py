@@ -20,6 +20,7 @@ from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from arena_project.bulk import bulk_update_rows
 from debates.market.sources import get_source
 from debates.models import Bar, Timeframe
 from outcomes.brokers import broker_for
@@ -107,7 +108,7 @@ class PaperTicker(_Stepper):
             else:
                 self._random_day(entry, book, day, symbols)
             entry.last_date = day
-        CompetitionEntry.objects.bulk_update(entries, ["last_date", "decisions", "cost_usd"])
+        bulk_update_rows(CompetitionEntry, entries, ["last_date", "decisions", "cost_usd"])
 
     def _book(self, entry: CompetitionEntry, day: dt.date) -> Book | None:
         """The entry's book as its broker reports it now (the simulated broker first matches new bars)."""

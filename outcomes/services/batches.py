@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from arena_project.bulk import bulk_update_rows
 from arena_project.errors import ConflictError
 from debates.models import Bar, Timeframe
 from outcomes.brokers.base import (
@@ -130,7 +131,8 @@ def simulated_intents_submit(*, account_id: int, intent_ids: Sequence[int]) -> l
         if state is not None:
             sent.append(_Sent(intent, state, session_of[intent.pk]))
     _link_all(account, sent, now=now)
-    OrderIntent.objects.bulk_update(
+    bulk_update_rows(
+        OrderIntent,
         intents,
         [
             "status",

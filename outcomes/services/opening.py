@@ -35,8 +35,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models import DecimalField, F, OuterRef, Q, Subquery
 
+from arena_project.bulk import bulk_insert
 from arena_project.errors import InvalidInputError
-from debates.bulk import bulk_insert
 from debates.models import DebateConsensus
 from outcomes import risk
 from outcomes.brokers import broker_for

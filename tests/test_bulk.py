@@ -1,0 +1,89 @@
+"""bulk_insert and bulk_update_rows: one statement each, storing text, JSON, decimals and times exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from agents.models import Panel
+from arena_project.bulk import bulk_insert, bulk_update_rows
+from debates.models import DebateSession, DebateStatus, ToolCall
+
+pytestmark = pytest.mark.django_db
+
+TRICKY = {"quote": 'say "hi"', "backslash": "a\\b\\\\c", "unicode": "é ✓ 中", "nested": [1, {"x": None}]}
+
+
+def _calls(session: DebateSession, sequences: list[int]) -> list[ToolCall]:
+    return [
+        ToolCall(
+            session=session,
+            sequence=s,
+            tool="get_quote",
+            arguments={"n": s},
+            result=TRICKY,
+            result_summary='"q" \\ {}',
+        )
+        for s in sequences
+    ]
+
+
+def test_bulk_insert_keeps_json_and_text_exactly_and_sets_primary_keys(arena: Panel) -> None:
+    session = DebateSession.objects.create(symbol="ACME", as_of=dt.date(2024, 3, 1), panel=arena)
+    saved = bulk_insert(ToolCall, _calls(session, [1, 2, 3]))
+    assert all(call.pk for call in saved) and len({call.pk for call in saved}) == 3
+    stored = ToolCall.objects.filter(session=session).order_by("sequence")
+    assert [(c.pk, c.arguments, c.result, c.result_summary) for c in stored] == [
+        (saved[i].pk, {"n": i + 1}, TRICKY, '"q" \\ {}') for i in range(3)
+    ]
+
+
+def test_bulk_insert_failure_inserts_nothing_and_restores_the_connection(arena: Panel) -> None:
+    session = DebateSession.objects.create(symbol="ACME", as_of=dt.date(2024, 3, 1), panel=arena)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk_insert(ToolCall, _calls(session, [1, 1]))  # the same sequence twice: refused whole
+    assert not ToolCall.objects.filter(session=session).exists()
+    assert "compiler" not in vars(connection.ops)  # later inserts use the backend's own again
+
+
+def test_bulk_update_rows_writes_each_row_its_own_values_and_nothing_else(arena: Panel) -> None:
+    sessions = [
+        DebateSession.objects.create(symbol="ACME", as_of=dt.date(2024, 3, d), panel=arena) for d in (1, 4, 5)
+    ]
+    untouched = sessions.pop()
+    finished = dt.datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=dt.UTC)
+    sessions[0].status, sessions[0].error = DebateStatus.FAILED, 'bad "quote" \\ é'
+    sessions[0].total_cost_usd, sessions[0].finished_at = Decimal("0.001234"), finished
+    sessions[1].status, sessions[1].total_cost_usd, sessions[1].finished_at = (
+        DebateStatus.COMPLETED,
+        Decimal(0),
+        None,
+    )
+    fields = ["status", "error", "total_cost_usd", "finished_at"]
+    with CaptureQueriesContext(connection) as queries:
+        updated = bulk_update_rows(DebateSession, sessions, fields)
+    assert updated == 2
+    if connection.vendor == "postgresql":  # elsewhere Django's bulk_update does the work
+        assert len(queries) == 1
+    stored = {s.pk: s for s in DebateSession.objects.filter(pk__in=[s.pk for s in [*sessions, untouched]])}
+    for session in sessions:
+        assert [getattr(stored[session.pk], f) for f in fields] == [getattr(session, f) for f in fields]
+    assert stored[untouched.pk].status == DebateStatus.QUEUED and stored[untouched.pk].error == ""
+
+
+def test_bulk_update_rows_stores_json_as_bulk_update_would(arena: Panel) -> None:
+    session = DebateSession.objects.create(symbol="ACME", as_of=dt.date(2024, 3, 1), panel=arena)
+    calls = bulk_insert(ToolCall, _calls(session, [1, 2]))
+    calls[0].result, calls[1].result = {"rows": [TRICKY]}, None
+    calls[0].arguments, calls[1].arguments = [], {"deep": {"k": [1.5, "x"]}}
+    assert bulk_update_rows(ToolCall, calls, ["result", "arguments"]) == 2
+    stored = ToolCall.objects.filter(session=session).order_by("sequence")
+    assert [(c.result, c.arguments) for c in stored] == [
+        ({"rows": [TRICKY]}, []),
+        (None, {"deep": {"k": [1.5, "x"]}}),
+    ]
+    assert bulk_update_rows(ToolCall, [], ["result"]) == 0
