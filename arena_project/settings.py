@@ -16,6 +16,8 @@ from typing import Any
 
 import environ
 
+from arena_project.pgtuning import psycopg_statement_cache_widen
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -121,6 +123,7 @@ def _database() -> dict[str, Any]:
         # Server-side binding sends parameters apart from the SQL: psycopg then does not have to quote
         # and escape every value in Python, which dominated the cost of writing a debate's JSON.
         config.setdefault("OPTIONS", {}).setdefault("server_side_binding", True)
+        psycopg_statement_cache_widen()  # our multi-row statements are long; see arena_project/pgtuning.py
     return config
 
 
