@@ -245,7 +245,10 @@ class DebateConsensus(TimeStampedModel):
 class DebateRound(TimeStampedModel):
     """One round of a debate: what it measured, which triggers fired, what escalated, what it cost.
 
-    Round 1 is the cheap round; its ``triggers_fired`` are the ones that caused the escalation.
+    Round 1 is the cheap round; its ``triggers_fired`` are the triggers that fired there. They caused
+    the escalation under the default policy (any trigger escalates); under
+    ``escalation_needs_all_triggers`` they escalated only when every switched-on trigger fired (or
+    the quorum fell short), so a round-1 list without a round 2 is possible.
     Round 2, when it ran, lists the roles it reran (``escalated_roles``, with the reason and the
     profile used) and whether the judge switched; its ``triggers_fired`` are informational (what
     would still fire on the merged panel; there is never a third round). Written with the final
