@@ -80,17 +80,23 @@ def _initial(symbols: list[str]) -> dict[str, Any]:
     }
 
 
-def _plan(form: CompetitionStartForm) -> RunPlan:
+def _run_terms(form: CompetitionStartForm) -> dict[str, Any]:
+    """The run the form describes, as the arguments both ``competition_run_plan`` (step 1) and
+    ``competition_run_create`` (step 2) take: one definition, so the two steps cannot disagree."""
     data = form.cleaned_data
-    return competition_run_plan(
-        traders=data["traders"],
-        symbols=data["symbols"],
-        mode=RunMode.BACKTEST,
-        start=data["start"],
-        end=data["end"],
-        budget_usd=data.get("budget_usd"),
-        use_default_budget=data.get("budget_usd") is None,
-    )
+    return {
+        "traders": data["traders"],
+        "symbols": data["symbols"],
+        "mode": RunMode.BACKTEST,
+        "start": data["start"],
+        "end": data["end"],
+        "budget_usd": data.get("budget_usd"),
+        "use_default_budget": data.get("budget_usd") is None,
+    }
+
+
+def _plan(form: CompetitionStartForm) -> RunPlan:
+    return competition_run_plan(**_run_terms(form))
 
 
 def _estimate(request: HttpRequest, form: CompetitionStartForm) -> RunPlan | None:
@@ -117,13 +123,7 @@ def _start(request: HttpRequest, form: CompetitionStartForm) -> HttpResponse | N
     data = form.cleaned_data
     try:
         run = competition_run_create(
-            traders=data["traders"],
-            symbols=data["symbols"],
-            mode=RunMode.BACKTEST,
-            start=data["start"],
-            end=data["end"],
-            budget_usd=data.get("budget_usd"),
-            use_default_budget=data.get("budget_usd") is None,
+            **_run_terms(form),
             confirm=bool(data.get("confirm_over_budget")),
             name=data.get("name") or "",
             requested_by=request.user,
