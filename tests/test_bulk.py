@@ -8,10 +8,12 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from agents.models import Panel
+from agents.models import AgentProfile, Panel, Role
+from arena_project import bulk
 from arena_project.bulk import bulk_insert, bulk_update_rows
-from debates.models import DebateSession, DebateStatus, ToolCall
+from debates.models import DebateMessage, DebateSession, DebateStatus, ToolCall, ValidationStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -42,12 +44,74 @@ def test_bulk_insert_keeps_json_and_text_exactly_and_sets_primary_keys(arena: Pa
     ]
 
 
-def test_bulk_insert_failure_inserts_nothing_and_restores_the_connection(arena: Panel) -> None:
+def test_bulk_insert_failure_inserts_nothing(arena: Panel) -> None:
     session = DebateSession.objects.create(symbol="ACME", as_of=dt.date(2024, 3, 1), panel=arena)
+    calls = _calls(session, [1, 1])
     with pytest.raises(IntegrityError), transaction.atomic():
-        bulk_insert(ToolCall, _calls(session, [1, 1]))  # the same sequence twice: refused whole
+        bulk_insert(ToolCall, calls)  # the same sequence twice: refused whole
     assert not ToolCall.objects.filter(session=session).exists()
-    assert "compiler" not in vars(connection.ops)  # later inserts use the backend's own again
+    assert all(call.pk is None and call._state.adding for call in calls)
+
+
+def test_bulk_insert_splits_long_inserts_and_undoes_all_of_them_on_failure(
+    arena: Panel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = DebateSession.objects.create(symbol="ACME", as_of=dt.date(2024, 3, 1), panel=arena)
+    monkeypatch.setattr(bulk, "MAX_PARAMS", 2 * len(_calls(session, [1])[0]._meta.concrete_fields))
+    with CaptureQueriesContext(connection) as queries:
+        saved = bulk_insert(ToolCall, _calls(session, [1, 2, 3, 4, 5]))
+    if connection.vendor == "postgresql":
+        assert sum("INSERT" in q["sql"] for q in queries) == 3  # two rows a statement
+    stored = list(ToolCall.objects.filter(session=session).order_by("pk").values_list("pk", "sequence"))
+    assert stored == [(call.pk, call.sequence) for call in saved] and len(stored) == 5
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk_insert(ToolCall, _calls(session, [6, 7, 8, 1]))  # the last statement fails
+    assert ToolCall.objects.filter(session=session).count() == 5
+
+
+def test_bulk_insert_sets_the_times_pre_save_sets_and_marks_objects_saved(arena: Panel) -> None:
+    session = DebateSession.objects.create(symbol="ACME", as_of=dt.date(2024, 3, 1), panel=arena)
+    before = timezone.now()
+    messages = [
+        DebateMessage(
+            session=session,
+            role=role,
+            profile=AgentProfile.objects.filter(role=role).first(),
+            validation_status=ValidationStatus.VALID,
+            output=out,
+        )
+        for role, out in ((Role.BULL, None), (Role.BEAR, {"a": 1}))
+    ]
+    saved = bulk_insert(DebateMessage, messages)
+    assert saved == messages and all(m._state.db == "default" and not m._state.adding for m in messages)
+    stored = {m.pk: m for m in DebateMessage.objects.filter(session=session)}
+    for message in messages:
+        assert before <= message.created_at <= message.updated_at <= timezone.now()
+        row = stored[message.pk]
+        assert (row.created_at, row.updated_at, row.output) == (
+            message.created_at,
+            message.updated_at,
+            message.output,
+        )
+    assert DebateMessage.objects.filter(session=session, output__isnull=True).count() == 1  # SQL NULL
+
+
+def test_bulk_insert_refuses_an_unsaved_related_object_before_writing(arena: Panel) -> None:
+    session = DebateSession.objects.create(symbol="ACME", as_of=dt.date(2024, 3, 1), panel=arena)
+    unsaved = DebateSession(symbol="ACME", as_of=dt.date(2024, 3, 4), panel=arena)
+    calls = [*_calls(session, [1]), *_calls(unsaved, [2])]
+    with pytest.raises(ValueError, match="unsaved related object 'session'"):
+        bulk_insert(ToolCall, calls)
+    assert not ToolCall.objects.exists()
+    assert calls[0].created_at is None  # nothing was touched
+
+
+def test_bulk_insert_takes_a_related_object_saved_after_assignment(arena: Panel) -> None:
+    later = DebateSession(symbol="ACME", as_of=dt.date(2024, 3, 4), panel=arena)
+    calls = _calls(later, [1, 2])
+    later.save()  # the calls still hold session_id None: bulk_create takes the pk from the object
+    bulk_insert(ToolCall, calls)
+    assert list(ToolCall.objects.filter(session=later).values_list("sequence", flat=True)) == [1, 2]
 
 
 def test_bulk_update_rows_writes_each_row_its_own_values_and_nothing_else(arena: Panel) -> None:
