@@ -40,7 +40,8 @@ MAX_PARAMS = MAX_CACHED_STATEMENT_PARAMS
 
 
 def bulk_insert(model: type[M], objs: Iterable[M]) -> list[M]:
-    """``bulk_create(objs)`` as one ``INSERT ... VALUES ... RETURNING pk`` on PostgreSQL.
+    """``bulk_create(objs)`` as one ``INSERT ... VALUES ... RETURNING pk`` on PostgreSQL (split under
+    :data:`MAX_PARAMS` parameters a statement, in one transaction).
 
     Same contract as ``bulk_create`` without options, for plain field values (an expression as a
     value is refused by the driver): ``auto_now``/``auto_now_add`` fields are set on each object as
@@ -159,10 +160,12 @@ def _insert_sql(model: type[Model], rows: int) -> str:
 
 
 def bulk_update_rows(model: type[M], objs: Iterable[M], fields: Sequence[str]) -> int:
-    """``bulk_update(objs, fields)`` as one ``UPDATE ... FROM (VALUES ...)`` on PostgreSQL.
+    """``bulk_update(objs, fields)`` as one ``UPDATE ... FROM (VALUES ...)`` on PostgreSQL (split
+    under :data:`MAX_PARAMS` parameters a statement, in one transaction).
 
-    Same contract as ``bulk_update`` for plain field values (no expressions); returns the number of
-    rows updated. Other databases, and a single row, use ``bulk_update`` itself.
+    Same contract as ``bulk_update`` for plain field values (no expressions; like it, ``auto_now``
+    fields are not touched); returns the number of rows updated. Other databases, and a single row,
+    use ``bulk_update`` itself.
     """
     rows = list(objs)
     connection = connections[router.db_for_write(model)]
@@ -177,11 +180,20 @@ def bulk_update_rows(model: type[M], objs: Iterable[M], fields: Sequence[str]) -
     quoted = [qn(str(f.column)) for f in columns]  # a concrete field always has its column
     assignments = ", ".join(f"{c} = v.{n}" for c, n in zip(quoted[1:], names[1:], strict=True))
     row_sql = "(" + ", ".join(f"%s::{f.cast_db_type(connection)}" for f in columns) + ")"
-    values_sql = ", ".join([row_sql] * len(rows))
-    # Identifiers come from the model and are quoted by the backend; every value is a parameter.
-    sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values_sql}) AS v({', '.join(names)}) "  # noqa: S608
-    sql += f"WHERE {table}.{quoted[0]} = v.c0"
-    params = [f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in rows for f in columns]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+
+    def statement(count: int) -> str:
+        # Identifiers come from the model and are quoted by the backend; every value is a parameter.
+        values_sql = ", ".join([row_sql] * count)
+        sql = f"UPDATE {table} SET {assignments} FROM (VALUES {values_sql}) AS v({', '.join(names)}) "  # noqa: S608
+        return sql + f"WHERE {table}.{quoted[0]} = v.c0"
+
+    per_statement, updated = max(1, MAX_PARAMS // len(columns)), 0
+    with transaction.atomic(using=router.db_for_write(model), savepoint=False), connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params = [
+                f.get_db_prep_save(getattr(obj, f.attname), connection) for obj in chunk for f in columns
+            ]
+            cursor.execute(statement(len(chunk)), params)
+            updated += cursor.rowcount
+    return updated

@@ -151,3 +151,17 @@ def test_bulk_update_rows_stores_json_as_bulk_update_would(arena: Panel) -> None
         (None, {"deep": {"k": [1.5, "x"]}}),
     ]
     assert bulk_update_rows(ToolCall, [], ["result"]) == 0
+
+
+def test_bulk_update_rows_splits_long_updates(arena: Panel, monkeypatch: pytest.MonkeyPatch) -> None:
+    day = dt.date(2024, 3, 4)
+    sessions = [DebateSession.objects.create(symbol="ACME", as_of=day, panel=arena) for _ in range(5)]
+    for n, session in enumerate(sessions):
+        session.error = f"e{n}"
+    monkeypatch.setattr(bulk, "MAX_PARAMS", 4)  # two rows of (pk, error) a statement
+    with CaptureQueriesContext(connection) as queries:
+        assert bulk_update_rows(DebateSession, sessions, ["error"]) == 5
+    if connection.vendor == "postgresql":
+        assert sum(q["sql"].startswith("UPDATE") for q in queries) == 3
+    stored = DebateSession.objects.filter(pk__in=[s.pk for s in sessions]).order_by("pk")
+    assert list(stored.values_list("error", flat=True)) == [f"e{n}" for n in range(5)]

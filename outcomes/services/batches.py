@@ -253,13 +253,14 @@ def outcomes_settle_many(*, outcome_ids: Sequence[int]) -> int:
         return 0
     now = timezone.now()
     with transaction.atomic():
+        # Locked until commit, and re-read under the locks: only the still-pending rows are written.
         locked = list(
             Outcome.objects.select_for_update().filter(pk__in=list(verdicts), status=OutcomeStatus.PENDING)
         )
         for outcome in locked:
             verdict_apply(outcome, verdicts[outcome.pk], settled_at=now)
-            # One plain UPDATE each: bulk_update's CASE expressions cost more than they save here.
-            outcome.save(update_fields=SETTLED_FIELDS)
+            outcome.updated_at = now  # what save() would set: bulk updates skip auto_now
+        bulk_update_rows(Outcome, locked, SETTLED_FIELDS)  # one statement for the batch
     return len(locked)
 
 

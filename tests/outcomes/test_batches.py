@@ -9,12 +9,14 @@ left alone.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from debates.models import DebateConsensus
@@ -33,6 +35,7 @@ from outcomes.models import (
     TradingAccount,
 )
 from outcomes.services import (
+    batches,
     decision_trade_open,
     order_intent_claim,
     order_intent_submit,
@@ -49,6 +52,7 @@ from outcomes.services.orders import order_request_for
 from tests.outcomes.conftest import add_bars
 
 pytestmark = pytest.mark.django_db
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="needs concurrent writers")
 
 D0, D1, D2, D3 = (dt.date(2030, 1, d) for d in (2, 3, 4, 7))
 Decide = Callable[..., DebateConsensus]
@@ -342,6 +346,66 @@ def test_settling_many_gives_each_outcome_what_settling_it_alone_gives(
     rows = list(Outcome.objects.order_by("id").values_list(*columns))
     assert [r[-1] for r in rows[:3]] == ["settled before"] * 3
     assert rows[3:] == alone[3:]
+
+
+def _judgeable_outcomes(account: TradingAccount, make_decision: Decide) -> list[int]:
+    """Nine pending outcomes on ``account``, the approved intents sent to the simulated broker."""
+    for day in (dt.date(2024, 3, 1), dt.date(2024, 3, 4), dt.date(2024, 3, 5)):
+        for action in ("buy", "hold", "sell"):
+            consensus = make_decision(as_of=day, action=action)
+            session_account_attach(session=consensus.session, account=account)
+            decision_trade_open(consensus_id=consensus.pk)
+    approved_ids = OrderIntent.objects.filter(status=IntentStatus.APPROVED).values_list("pk", flat=True)
+    simulated_intents_submit(account_id=account.pk, intent_ids=list(approved_ids))
+    return list(Outcome.objects.order_by("id").values_list("pk", flat=True))
+
+
+def test_settling_many_writes_the_batch_in_one_update(account: TradingAccount, make_decision: Decide) -> None:
+    ids = _judgeable_outcomes(account, make_decision)
+    with CaptureQueriesContext(connection) as queries:
+        settled = outcomes_settle_many(outcome_ids=ids)
+    assert settled == len(ids) > 1
+    updates = [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
+    assert len(updates) == (1 if connection.vendor == "postgresql" else len(updates))
+    rows = Outcome.objects.filter(pk__in=ids).values_list("status", "settled_at", "updated_at")
+    assert all(
+        status != OutcomeStatus.PENDING and settled_at == updated_at
+        for status, settled_at, updated_at in rows
+    )
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_racing_settlements_settle_each_outcome_once(
+    account: TradingAccount, make_decision: Decide, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _judgeable_outcomes(account, make_decision)
+    both_judged, seen = threading.Barrier(2), threading.local()
+    judge = batches.outcome_judge
+
+    def judge_then_wait(*args: Any, **kwargs: Any) -> Any:
+        if not getattr(seen, "waited", False):  # each thread: both have read the rows as pending
+            seen.waited = True
+            both_judged.wait(10)
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "outcome_judge", judge_then_wait)
+    results: list[int] = []
+
+    def settle() -> None:
+        try:
+            results.append(outcomes_settle_many(outcome_ids=ids))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=settle) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results) == [0, len(ids)]  # the second waited for the locks, then found none pending
+    assert not Outcome.objects.filter(pk__in=ids, status=OutcomeStatus.PENDING).exists()
+    assert len(set(Outcome.objects.filter(pk__in=ids).values_list("settled_at", flat=True))) == 1
 
 
 def test_a_batch_gives_up_after_the_maximum_attempts_unless_the_broker_has_the_order(
