@@ -20,19 +20,22 @@ than the rest of a backtest's day of writes; ``UPDATE ... FROM (VALUES ...)`` se
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache, lru_cache
 from operator import attrgetter
 from typing import Any, TypeVar, cast
 
-from django.db import connections, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import AutoField, DateField, DateTimeField, Field, Model, TimeField
 from django.db.models.fields import NOT_PROVIDED
 
 from arena_project.pgtuning import MAX_CACHED_STATEMENT_PARAMS
 
 M = TypeVar("M", bound=Model)
+Converter = Callable[[Any, Any], Any]  # (value, connection) -> the parameter sent
 
 # Statements are split to stay under psycopg's cache limits (arena_project/pgtuning.py), which are
 # also far under PostgreSQL's own limit of 65,535 parameters a statement.
@@ -78,7 +81,7 @@ class _InsertPlan:
     returning: str  # RETURNING "table"."id"
     pk_attname: str
     values_of: Callable[[Model], tuple[Any, ...]]  # the insert's attributes of an object, in order
-    preps: tuple[Callable[[Any, Any], Any], ...]  # each column's get_db_prep_save
+    preps: tuple[Converter, ...]  # each column's get_db_prep_save, or a shortcut to its result
     auto_times: tuple[Field[Any, Any], ...]  # auto_now / auto_now_add fields: pre_save sets them
     relation_caches: tuple[str, ...]  # cache names of the foreign keys
 
@@ -133,10 +136,77 @@ def _insert_plan(model: type[Model]) -> _InsertPlan | None:
         returning=f"RETURNING {table}.{qn(str(pk.column))}",
         pk_attname=pk.attname,
         values_of=_getter([f.attname for f in fields]),
-        preps=tuple(f.get_db_prep_save for f in fields),
+        preps=tuple(_converter(f) for f in fields),
         auto_times=tuple(f for f in fields if _sets_now(f)),
         relation_caches=tuple(f.cache_name for f in fields if f.is_relation),
     )
+
+
+# Field classes (exactly these: a subclass may convert differently) whose get_db_prep_save returns
+# None and values of these types unchanged, on PostgreSQL (read in Django 5.2's fields and backend;
+# tests/test_bulk.py compares every shortcut with get_db_prep_save).
+_UNCHANGED: dict[type[Field[Any, Any]], tuple[type, ...]] = {
+    models.CharField: (str,),
+    models.TextField: (str,),
+    models.BooleanField: (bool,),
+    models.FloatField: (float,),
+    models.DateField: (dt.date,),
+}
+_INTEGERS = {
+    models.IntegerField,
+    models.SmallIntegerField,
+    models.BigIntegerField,
+    models.PositiveIntegerField,
+    models.PositiveSmallIntegerField,
+    models.PositiveBigIntegerField,
+}
+_AUTO_KEYS = {models.AutoField, models.BigAutoField, models.SmallAutoField}
+
+
+def _converter(field: Field[Any, Any]) -> Converter:
+    """``field.get_db_prep_save``, with a shortcut for the common values whose conversion is known:
+    Django's version goes through four or five method calls per value to return it (or wrap it)."""
+    slow = field.get_db_prep_save
+    kind = type(field)
+    if kind in _UNCHANGED:
+        types = _UNCHANGED[kind]
+        return lambda value, connection: (
+            value if value is None or type(value) in types else slow(value, connection)
+        )
+    if kind is models.DecimalField:  # NaN and infinities are refused by get_db_prep_save
+        return lambda value, connection: (
+            value
+            if value is None or (type(value) is Decimal and value.is_finite())
+            else slow(value, connection)
+        )
+    if kind is models.DateTimeField:  # a naive datetime gets a warning and the default zone
+        return lambda value, connection: (
+            value
+            if value is None or (type(value) is dt.datetime and value.utcoffset() is not None)
+            else slow(value, connection)
+        )
+    if kind in _INTEGERS:  # psycopg gets the column's integer type (Int2, Int4, Int8)
+        internal = field.get_internal_type()
+        return lambda value, connection: (
+            connection.ops.adapt_integerfield_value(value, internal)
+            if type(value) is int
+            else slow(value, connection)
+        )
+    if (
+        kind in (models.ForeignKey, models.OneToOneField)
+        and type(getattr(field, "target_field", None)) in _AUTO_KEYS
+    ):
+        return lambda value, connection: (
+            connection.ops.validate_autopk_value(value) if type(value) is int else slow(value, connection)
+        )
+    if kind is models.JSONField:
+        encoder = cast("models.JSONField[Any]", field).encoder
+        return lambda value, connection: (
+            connection.ops.adapt_json_value(value, encoder)
+            if type(value) in (dict, list)
+            else slow(value, connection)
+        )
+    return slow
 
 
 def _sets_now(field: Field[Any, Any]) -> bool:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from agents.models import AgentProfile, Panel, Role
 from arena_project import bulk
@@ -165,3 +169,52 @@ def test_bulk_update_rows_splits_long_updates(arena: Panel, monkeypatch: pytest.
         assert sum(q["sql"].startswith("UPDATE") for q in queries) == 3
     stored = DebateSession.objects.filter(pk__in=[s.pk for s in sessions]).order_by("pk")
     assert list(stored.values_list("error", flat=True)) == [f"e{n}" for n in range(5)]
+
+
+SAMPLES: list[object] = [
+    None,
+    "",
+    "text",
+    "12",
+    "2024-03-01",
+    0,
+    7,
+    True,
+    False,
+    1.5,
+    Decimal("1.20"),
+    Decimal("NaN"),
+    dt.date(2024, 3, 1),
+    dt.datetime(2024, 3, 1, 12, 30, tzinfo=dt.UTC),
+    dt.datetime(2024, 3, 1, 12, 30),  # naive
+    {"a": [1, None]},
+    [1, "x"],
+]
+
+
+def _outcome(convert: Callable[[], object]) -> tuple[object, ...]:
+    """What a conversion gives: the value and its type (a JSON wrapper by its content), or the error."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value = convert()
+    except Exception as exc:
+        return ("raised", type(exc))
+    if isinstance(value, Jsonb):
+        return (Jsonb, value.obj, value.dumps is not None)
+    return (type(value), repr(value))  # repr: NaN is not equal to itself
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the shortcuts are PostgreSQL's")
+def test_every_converter_shortcut_gives_what_get_db_prep_save_gives(db: None) -> None:
+    checked = 0
+    for model in apps.get_models():
+        if model._meta.app_label not in ("agents", "debates", "outcomes", "competition"):
+            continue
+        for field in model._meta.concrete_fields:
+            convert = bulk._converter(field)
+            for value in SAMPLES:
+                expected = _outcome(lambda: field.get_db_prep_save(value, connection))  # noqa: B023
+                assert _outcome(lambda: convert(value, connection)) == expected, (field, value)  # noqa: B023
+                checked += 1
+    assert checked > 1000
