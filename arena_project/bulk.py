@@ -28,6 +28,7 @@ from functools import cache, lru_cache
 from operator import attrgetter
 from typing import Any, TypeVar, cast
 
+from django.core.validators import EMPTY_VALUES
 from django.db import connections, models, router, transaction
 from django.db.models import AutoField, DateField, DateTimeField, Field, Model, TimeField
 from django.db.models.fields import NOT_PROVIDED
@@ -83,7 +84,7 @@ class _InsertPlan:
     values_of: Callable[[Model], tuple[Any, ...]]  # the insert's attributes of an object, in order
     preps: tuple[Converter, ...]  # each column's get_db_prep_save, or a shortcut to its result
     auto_times: tuple[Field[Any, Any], ...]  # auto_now / auto_now_add fields: pre_save sets them
-    relation_caches: tuple[str, ...]  # cache names of the foreign keys
+    relations: tuple[tuple[str, str, str], ...]  # foreign keys: cache name, attname, target's attname
 
     def pk_of(self, obj: Model) -> Any:
         return getattr(obj, self.pk_attname)
@@ -93,8 +94,19 @@ class _InsertPlan:
         ``bulk_create`` does to every object before it writes anything."""
         for obj in objs:
             cache = obj._state.fields_cache
-            if cache and any(name in cache for name in self.relation_caches):
+            if cache and any(self._needs_preparing(obj, cache, relation) for relation in self.relations):
                 obj._prepare_related_fields_for_save(operation_name="bulk_create")  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _needs_preparing(obj: Model, cache: dict[str, Any], relation: tuple[str, str, str]) -> bool:
+        """Whether Django's check would do anything for this relation: an assigned related object
+        that is unsaved, saved since, or no longer the one the key holds. Else it changes nothing."""
+        cache_name, attname, target_attname = relation
+        related = cache.get(cache_name)
+        if related is None:
+            return False
+        key = getattr(obj, attname)
+        return related.pk is None or key in EMPTY_VALUES or getattr(related, target_attname) != key
 
     def params(self, objs: Sequence[Model], connection: Any) -> list[Any]:
         """The statement's parameters, row after row, as ``bulk_create`` prepares and converts them."""
@@ -138,7 +150,7 @@ def _insert_plan(model: type[Model]) -> _InsertPlan | None:
         values_of=_getter([f.attname for f in fields]),
         preps=tuple(_converter(f) for f in fields),
         auto_times=tuple(f for f in fields if _sets_now(f)),
-        relation_caches=tuple(f.cache_name for f in fields if f.is_relation),
+        relations=tuple((f.cache_name, f.attname, f.target_field.attname) for f in fields if f.is_relation),
     )
 
 

@@ -171,6 +171,18 @@ def test_bulk_update_rows_splits_long_updates(arena: Panel, monkeypatch: pytest.
     assert list(stored.values_list("error", flat=True)) == [f"e{n}" for n in range(5)]
 
 
+def test_bulk_insert_follows_a_key_changed_after_the_object_was_assigned(arena: Panel) -> None:
+    first, second = (
+        DebateSession.objects.create(symbol="ACME", as_of=dt.date(2024, 3, d), panel=arena) for d in (1, 4)
+    )
+    calls = _calls(first, [1, 2])
+    calls[1].session_id = second.pk  # as bulk_create: the key wins, the stale object is forgotten
+    bulk_insert(ToolCall, calls)
+    stored = ToolCall.objects.order_by("sequence").values_list("session_id", flat=True)
+    assert list(stored) == [first.pk, second.pk]
+    assert calls[1].session == second and calls[0].session is first
+
+
 SAMPLES: list[object] = [
     None,
     "",
