@@ -62,14 +62,16 @@ def bulk_insert(model: type[M], objs: Iterable[M]) -> list[M]:
         return model._default_manager.bulk_create(rows)
     plan.check_related(rows)
     per_statement = max(1, MAX_PARAMS // len(plan.preps))
+    pks: list[Any] = []
     with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             cursor.execute(_insert_sql(model, len(chunk)), plan.params(chunk, connection))
-            for obj, (pk,) in zip(chunk, cursor.fetchall(), strict=True):
-                setattr(obj, plan.pk_attname, pk)
-                obj._state.adding = False
-                obj._state.db = alias
+            pks.extend(pk for (pk,) in cursor.fetchall())
+    for obj, pk in zip(rows, pks, strict=True):  # only once every statement has succeeded
+        setattr(obj, plan.pk_attname, pk)
+        obj._state.adding = False
+        obj._state.db = alias
     return rows
 
 

@@ -68,9 +68,11 @@ def test_bulk_insert_splits_long_inserts_and_undoes_all_of_them_on_failure(
         assert sum("INSERT" in q["sql"] for q in queries) == 3  # two rows a statement
     stored = list(ToolCall.objects.filter(session=session).order_by("pk").values_list("pk", "sequence"))
     assert stored == [(call.pk, call.sequence) for call in saved] and len(stored) == 5
+    refused = _calls(session, [6, 7, 8, 1])
     with pytest.raises(IntegrityError), transaction.atomic():
-        bulk_insert(ToolCall, _calls(session, [6, 7, 8, 1]))  # the last statement fails
+        bulk_insert(ToolCall, refused)  # the last statement fails
     assert ToolCall.objects.filter(session=session).count() == 5
+    assert all(call.pk is None and call._state.adding for call in refused)
 
 
 def test_bulk_insert_sets_the_times_pre_save_sets_and_marks_objects_saved(arena: Panel) -> None:
