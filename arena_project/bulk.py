@@ -9,9 +9,10 @@ history): messages 5.1 -> 2.3 ms, tool calls 3.9 -> 2.3 ms. Narrow numeric rows 
 
 ``bulk_insert`` writes that statement itself rather than through Django's insert compiler, which
 resolves every value on its own (expression check, ``pre_save``, placeholder, parameter list): on a
-year's backtest 1.7 million values, about a quarter of the process's CPU. Here the statement's text is
-built once per (model, row count), the columns' converters are looked up once per model, and each
-value costs one ``get_db_prep_save`` call, which is what Django sends too.
+year's backtest 1.7 million values, 15.8 s of an 86 s profile. Here the statement's text is built
+once per (model, row count), the columns' converters are looked up once per model, and each value
+costs one converter call: a shortcut for the plain values whose conversion is known, else the field's
+``get_db_prep_save``, which is what Django calls too.
 
 ``bulk_update_rows`` is the same idea for updates: Django's ``bulk_update`` writes one
 ``CASE WHEN pk = ... THEN ...`` per field and row, and resolving those expressions costs more Python
