@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
 
 from agents.schemas import BarData
@@ -112,3 +113,12 @@ def test_the_hub_shows_the_bar_history_as_a_document(recorded, staff_user, old_f
     client.force_login(staff_user)
     page = client.get(f"/hub/debates/{session.pk}/").content.decode()
     assert "&quot;bars&quot;: [" in page and "&quot;columns&quot;" not in page
+
+
+def test_a_stored_bar_history_is_compressed_with_lz4_on_postgresql(recorded):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not compress")
+    _session, bars = recorded
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_compression(result) FROM debates_toolcall WHERE id = %s", [bars.pk])
+        assert cursor.fetchone()[0] == "lz4"
