@@ -9,7 +9,7 @@ columnar form that names the fields once::
      "rows": [["2024-01-02", "101.2300", "102.0000", "100.5000", "101.9000", 1234567], ...]}
 
 Same values, same text: prices stay strings as pydantic writes a Decimal (``str(Decimal)``, so
-``"101.2300"`` keeps its scale) and dates ISO. It is about 18 KB for 260 bars, and it is built
+``"101.2300"`` keeps its scale) and dates ISO. It is about 19 KB for 260 bars, and it is built
 from the bars directly instead of through ``model_dump`` (half the CPU, measured). Every write of
 a debate pays for it, and the database parses and compresses every byte (jsonb, TOAST), so this
 is the largest single statement of a debate's record.

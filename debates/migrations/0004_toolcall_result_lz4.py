@@ -2,8 +2,8 @@
 
 Every debate stores its bar history (about 19 KB of JSON, columnar: debates/recorded.py), and
 PostgreSQL compresses it into TOAST as it is written. A backtest day's 15 histories in one insert
-took 15.5 ms with pglz and 9.6 ms with lz4 (medians of 60 alternating inserts, PostgreSQL 15), for
-about 9 % more stored bytes. Only new rows are compressed with lz4; existing ones stay readable as
+took 15.5 / 13.9 ms with pglz and 9.6 / 8.7 ms with lz4 (medians of 60 alternating inserts, two
+runs, PostgreSQL 15), for about 9 % more stored bytes. Only new rows are compressed with lz4; existing ones stay readable as
 they are (each value records its own method). Skipped where lz4 is not available (PostgreSQL
 before 14, or built without it) and on SQLite, which does not compress.
 """
