@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import importlib
+import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from debates.models import Bar, Instrument, Timeframe
 
 if TYPE_CHECKING:
     from debates.models import DebateSession
+
+
+logger = logging.getLogger(__name__)
 
 
 class UnknownSymbolError(NotFoundError):
@@ -243,11 +247,14 @@ def batch_source(wanted: Iterable[tuple[str, dt.date]], *, lookback: int) -> Mar
     """
     try:
         source = get_source()
-    except NotFoundError:
-        return None  # each debate fails with the reason, as without a batch
-    if not isinstance(source, EmbeddedSource):
+        if not isinstance(source, EmbeddedSource):
+            return None
+        source.prefetch(wanted, lookback=lookback)
+    except Exception:  # a missing source or a failed read: each debate meets it on its own, as unbatched
+        logger.warning(
+            "reading a batch's bar histories together failed; each debate reads its own", exc_info=True
+        )
         return None
-    source.prefetch(wanted, lookback=lookback)
     return source
 
 

@@ -298,3 +298,20 @@ def test_a_debate_that_cannot_even_start_ends_failed_and_the_others_complete(
     assert returned[0].error == "Internal error: LookupError: no account for it"
     assert not DebateConsensus.objects.filter(session=broken).exists()
     _assert_returned_as_stored(returned)
+
+
+def test_a_batch_whose_histories_cannot_be_read_together_runs_each_debate_on_its_own_read(
+    arena: Panel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from debates.market.sources import EmbeddedSource
+
+    def prefetch(self: EmbeddedSource, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the read failed")
+
+    monkeypatch.setattr(EmbeddedSource, "prefetch", prefetch)
+    sessions = _sessions(arena)[:2]
+    with CaptureQueriesContext(connection) as captured:
+        returned = debate_sessions_run_batch(runs=[(s.pk, None) for s in sessions])
+    assert {s.status for s in returned} == {DebateStatus.COMPLETED}
+    bar_reads = [q for q in captured if 'FROM "debates_bar" INNER JOIN "debates_instrument"' in q["sql"]]
+    assert len(bar_reads) == 2  # one per debate, as without a batch
