@@ -8,6 +8,8 @@ consensus are records: written once by the debate service, read-only everywhere 
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -16,6 +18,7 @@ from django.db.models.functions import Upper
 
 from agents.models import AgentProfile, Panel, Role
 from arena_project.models import TimeStampedModel
+from debates.recorded import result_document
 
 
 class Instrument(TimeStampedModel):
@@ -306,7 +309,11 @@ class DebateRound(TimeStampedModel):
 
 
 class ToolCall(TimeStampedModel):
-    """One read of market context through the tool router; ``result`` is kept whole for replay."""
+    """One read of market context through the tool router; ``result`` is kept whole for replay.
+
+    Read it through :attr:`result_document`: a bar history is stored in a compact form
+    (debates/recorded.py), and older rows in the document form.
+    """
 
     session = models.ForeignKey(DebateSession, on_delete=models.CASCADE, related_name="tool_calls")
     sequence = models.PositiveSmallIntegerField()
@@ -326,6 +333,11 @@ class ToolCall(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.session_id}#{self.sequence} {self.tool}"
+
+    @property
+    def result_document(self) -> Any:
+        """The result as the tool returned it, whichever form it was stored in (debates/recorded.py)."""
+        return result_document(self.tool, self.result)
 
 
 class LlmCallPurpose(models.TextChoices):

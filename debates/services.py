@@ -45,6 +45,7 @@ from debates.market.sources import (
     NoDataError,
     UnknownSymbolError,
     account_source_for,
+    batch_source,
     get_source,
 )
 from debates.models import (
@@ -303,7 +304,10 @@ def debate_sessions_run_batch(
     as it is, unlike ``debate_session_run``, which raises: the others must not be lost for it. The
     write is all or nothing: a database error leaves every session of the batch running, for a retry.
 
-    Loads the sessions in one query and each distinct panel's plan once. After commit, one
+    Loads the sessions in one query and each distinct panel's plan once; without a ``market``, the
+    configured source serves the whole batch and, when it is the embedded one, reads the bar
+    histories in one query per symbol (``EmbeddedSource.prefetch``; each debate still sees no bar
+    after its own date). After commit, one
     ``consensus_batch_created`` signal carries the batch's consensus rows in order. Returns the
     sessions in the order of ``runs``. Raises DebateSession.DoesNotExist for an unknown id, before
     anything runs.
@@ -323,6 +327,10 @@ def debate_sessions_run_batch(
     # slower than that is still safe - the final write checks each session's attempt - and meant
     # for fast debates.
     _lease_cover(running, deadline_s=max((plans[s.panel_id].deadline_s for s in running), default=0))
+    if market is None and running:
+        # The batch's bar histories in one query per symbol instead of one per debate.
+        wanted = [(s.symbol, s.as_of) for s in running]
+        market = batch_source(wanted, lookback=settings.ARENA_DEBATE_LOOKBACK_BARS)
     finals = []
     for session_id, accounts in runs:
         session = sessions[session_id]

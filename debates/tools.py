@@ -2,8 +2,9 @@
 
 Each tool has a pydantic argument model, so a bad argument is refused before any source is asked.
 Every call, failed or not, becomes a :class:`ToolCall` row with its arguments, its whole result
-(for replay) and its latency. A router built with ``recorded=`` answers from earlier rows instead
-of the sources: that is how a debate is replayed on exactly the context it saw.
+(for replay; a bar history in the compact form of debates/recorded.py) and its latency. A router
+built with ``recorded=`` answers from earlier rows, in either stored form, instead of the sources:
+that is how a debate is replayed on exactly the context it saw.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.schemas import Account, BarData, MarketContext, Position, Quote
 from debates.market.sources import AccountSource, MarketDataSource
 from debates.models import ToolCall
+from debates.recorded import bars_record, result_document
 
 
 class _Args(BaseModel):
@@ -107,7 +109,11 @@ class ToolRouter:
             raise ToolError(str(exc)) from exc
         finally:
             record.latency_ms = int((time.perf_counter() - started) * 1000)
-        record.result = result.model_dump(mode="json")
+        # A bar history is built straight into its compact stored form, skipping pydantic's dump.
+        if isinstance(result, _BarList):
+            record.result = bars_record(result.bars)
+        else:
+            record.result = result.model_dump(mode="json")
         record.result_summary = _summary(result)[:300]
         return result
 
@@ -115,7 +121,7 @@ class ToolRouter:
         original = self._recorded.get((tool, _key(arguments)))
         if original is None or original.result is None:
             raise ToolError(f"Replay has no recorded {tool} call with arguments {arguments}.")
-        return model.model_validate(original.result)
+        return model.model_validate(result_document(tool, original.result))
 
     def gather_context(self, symbol: str, as_of: dt.date, *, lookback: int) -> MarketContext:
         """The context every analyst reads: a quote, the bar history, the account and the positions."""

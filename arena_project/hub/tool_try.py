@@ -66,7 +66,7 @@ def tool_try(
     return ToolTry(
         tool=tool,
         arguments=call.arguments,
-        result=call.result,
+        result=call.result_document,
         summary=call.result_summary,
         error=call.error,
         latency_ms=call.latency_ms,

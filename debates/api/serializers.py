@@ -130,6 +130,10 @@ class DebateMessageOutputSerializer(serializers.ModelSerializer):
 
 
 class ToolCallOutputSerializer(serializers.ModelSerializer):
+    # The tool's result as it returned it: a bar history is stored compactly (debates/recorded.py),
+    # and old rows the long way; the API shows both as the same document.
+    result = serializers.JSONField(source="result_document", read_only=True, allow_null=True)
+
     class Meta:
         model = ToolCall
         fields = [

@@ -76,7 +76,7 @@ def test_a_debate_as_of_d_never_reads_a_later_bar(traders, run_backtest):
     for call in ToolCall.objects.filter(session__in=sessions).select_related("session"):
         as_of = call.session.as_of
         if call.tool == "get_bars":
-            dates = [dt.date.fromisoformat(b["date"]) for b in call.result["bars"]]
+            dates = [dt.date.fromisoformat(b["date"]) for b in call.result_document["bars"]]
             assert max(dates) == as_of  # its own day's close, never the next
         if call.tool == "get_quote":
             assert dt.date.fromisoformat(call.result["as_of"]) == as_of

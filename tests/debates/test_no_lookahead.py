@@ -55,7 +55,7 @@ def test_debate_sees_no_bar_after_its_date(arena, as_of):
 
     bars = _tool(session, "get_bars")
     assert bars.arguments["as_of"] == as_of.isoformat()
-    dates = [dt.date.fromisoformat(b["date"]) for b in bars.result["bars"]]
+    dates = [dt.date.fromisoformat(b["date"]) for b in bars.result_document["bars"]]
     assert dates == sorted(dates)
     assert dates[-1] <= as_of
     last_available = Bar.objects.filter(instrument__symbol="ACME", date__lte=as_of).latest("date").date

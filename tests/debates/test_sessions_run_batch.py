@@ -100,6 +100,20 @@ def test_the_batch_stores_what_one_at_a_time_stores(arena: Panel) -> None:
     _assert_returned_as_stored(returned)
 
 
+def test_the_batch_reads_its_bar_histories_once_per_symbol_and_none_past_a_debates_date(
+    arena: Panel,
+) -> None:
+    sessions = _sessions(arena)  # 3 dates x 2 symbols, no market given: the configured embedded one
+    with CaptureQueriesContext(connection) as captured:
+        returned = debate_sessions_run_batch(runs=[(s.pk, None) for s in sessions])
+    assert {s.status for s in returned} == {DebateStatus.COMPLETED}
+    bar_reads = [q for q in captured if 'FROM "debates_bar" INNER JOIN "debates_instrument"' in q["sql"]]
+    assert len(bar_reads) == len(SYMBOLS)
+    for session in sessions:
+        history = session.tool_calls.get(tool="get_bars").result_document["bars"]
+        assert history[-1]["date"] == session.as_of.isoformat() and len(history) == 260
+
+
 def test_the_batch_is_written_in_a_few_statements_whatever_its_size(arena: Panel) -> None:
     # bars and books in memory, as a backtest's: what is left is the batch's own reads and writes
     from competition.market import BacktestMarketSource
@@ -284,3 +298,20 @@ def test_a_debate_that_cannot_even_start_ends_failed_and_the_others_complete(
     assert returned[0].error == "Internal error: LookupError: no account for it"
     assert not DebateConsensus.objects.filter(session=broken).exists()
     _assert_returned_as_stored(returned)
+
+
+def test_a_batch_whose_histories_cannot_be_read_together_runs_each_debate_on_its_own_read(
+    arena: Panel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from debates.market.sources import EmbeddedSource
+
+    def prefetch(self: EmbeddedSource, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the read failed")
+
+    monkeypatch.setattr(EmbeddedSource, "prefetch", prefetch)
+    sessions = _sessions(arena)[:2]
+    with CaptureQueriesContext(connection) as captured:
+        returned = debate_sessions_run_batch(runs=[(s.pk, None) for s in sessions])
+    assert {s.status for s in returned} == {DebateStatus.COMPLETED}
+    bar_reads = [q for q in captured if 'FROM "debates_bar" INNER JOIN "debates_instrument"' in q["sql"]]
+    assert len(bar_reads) == 2  # one per debate, as without a batch

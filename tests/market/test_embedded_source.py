@@ -62,3 +62,67 @@ def test_embedded_source_errors(arena) -> None:
     first = Bar.objects.filter(instrument__symbol="ACME").order_by("date").values_list("date", flat=True)[0]
     with pytest.raises(NoDataError):
         EmbeddedSource().bars("ACME", as_of=first - dt.timedelta(days=1), lookback=10)
+
+
+# --- a batch's histories read together (prefetch) ----------------------------------------------------
+
+DATES = [D, D + dt.timedelta(days=1), D + dt.timedelta(days=4), D + dt.timedelta(days=9)]  # a Sat among them
+
+
+@pytest.mark.parametrize("lookback", [260, 2, 5000])
+def test_prefetched_histories_equal_the_stored_rows_as_of_each_date(
+    arena, django_assert_num_queries, lookback
+) -> None:
+    source = EmbeddedSource()
+    with django_assert_num_queries(2):  # one per symbol: the dates are one stretch
+        source.prefetch([("ACME", d) for d in DATES] + [("BOLT", D)], lookback=lookback)
+    with django_assert_num_queries(0):
+        got = {
+            (s, d): source.bars(s, as_of=d, lookback=lookback)
+            for s, d in [*[("ACME", d) for d in DATES], ("BOLT", D)]
+        }
+        quotes = [source.quote("ACME", as_of=d) for d in DATES]
+    for (symbol, as_of), bars in got.items():
+        assert bars == _reference(symbol, as_of, lookback)
+        assert bars[-1].date <= as_of  # the window reaches DATES[-1]; no debate sees past its own date
+    assert [q.as_of for q in quotes] == [got["ACME", d][-1].date for d in DATES]
+
+
+def test_prefetch_near_the_first_bar_serves_the_whole_short_history(arena, django_assert_num_queries) -> None:
+    first = Bar.objects.filter(instrument__symbol="ACME").order_by("date").values_list("date", flat=True)[0]
+    as_of = first + dt.timedelta(days=20)
+    source = EmbeddedSource()
+    source.prefetch([("ACME", as_of)], lookback=260)
+    with django_assert_num_queries(0):
+        bars = source.bars("ACME", as_of=as_of, lookback=260)
+    assert bars == _reference("ACME", as_of, 260) and bars[0].date == first and len(bars) < 260
+
+
+def test_prefetch_reads_far_apart_dates_separately_and_asks_again_outside_its_windows(
+    arena, django_assert_num_queries
+) -> None:
+    far = D - dt.timedelta(days=400)
+    source = EmbeddedSource()
+    with django_assert_num_queries(2):  # two stretches, each a window of about lookback bars
+        source.prefetch([("ACME", D), ("ACME", far)], lookback=40)
+    with django_assert_num_queries(0):
+        at_far = source.bars("ACME", as_of=far, lookback=40)
+        in_between = source.bars("ACME", as_of=D - dt.timedelta(days=20), lookback=5)
+    assert at_far == _reference("ACME", far, 40)
+    assert in_between == _reference("ACME", D - dt.timedelta(days=20), 5)
+    later = D + dt.timedelta(days=30)
+    with django_assert_num_queries(2):  # after every window, and older bars than the window holds
+        after_windows = source.bars("ACME", as_of=later, lookback=40)
+        longer = source.bars("ACME", as_of=D, lookback=200)
+    assert after_windows == _reference("ACME", later, 40) and after_windows[-1].date <= later
+    assert longer == _reference("ACME", D, 200)
+
+
+def test_prefetch_of_unknown_or_too_early_dates_raises_as_a_read_would(arena) -> None:
+    first = Bar.objects.filter(instrument__symbol="ACME").order_by("date").values_list("date", flat=True)[0]
+    source = EmbeddedSource()
+    source.prefetch([("NOPE", D), ("ACME", first - dt.timedelta(days=1))], lookback=10)
+    with pytest.raises(UnknownSymbolError):
+        source.bars("NOPE", as_of=D, lookback=10)
+    with pytest.raises(NoDataError):
+        source.bars("ACME", as_of=first - dt.timedelta(days=1), lookback=10)

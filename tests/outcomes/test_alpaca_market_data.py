@@ -187,7 +187,7 @@ def test_a_debate_runs_on_alpaca_data_when_the_setting_says_so(fake: FakeAlpacaS
     session = debate_run_now(symbol="AAPL", as_of=END)
     assert session.status == DebateStatus.COMPLETED, session.error
     bars_call = ToolCall.objects.get(session=session, tool="get_bars")
-    assert bars_call.result is not None and bars_call.result["bars"][-1]["date"] == END.isoformat()
+    assert bars_call.result is not None and bars_call.result_document["bars"][-1]["date"] == END.isoformat()
 
 
 def test_update_outcomes_fetches_the_bars_that_fills_and_horizons_need(
