@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from agents.models import AgentProfile
 from arena_project.errors import NotFoundError
+from arena_project.pgtuning import prepared_statements
 
 from . import metrics
 from .aggregates import (
@@ -387,8 +388,8 @@ def _values_memo(
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[full_key] = compiled
-    with connection.cursor() as cursor:
-        cursor.execute(compiled.sql, compiled.params)
+    with connection.cursor() as cursor, prepared_statements(connection):
+        cursor.execute(compiled.sql, compiled.params)  # planned once per connection, then reused
         fetched = cursor.fetchall()
     casts = compiled.casts
     rows = [

@@ -928,3 +928,21 @@ def test_a_window_up_to_the_rollups_last_day_reads_its_open_month_row():
     assert _rows_end(dt.date(2025, 6, 14), NOW) == NOW.date()
     ten_days = _rollup_plan(start, dt.datetime(2025, 6, 11, tzinfo=dt.UTC), _rows_end(NOW.date(), NOW))
     assert ten_days.months is None and ten_days.days[-1] == (dt.date(2025, 5, 17), dt.date(2025, 6, 10))
+
+
+def test_the_rollup_read_is_prepared_once_per_connection_and_reused(fixture_board):
+    """PostgreSQL plans the grouped read once per connection (a prepared statement) instead of on
+    every request; the answers are the same, and no other statement is prepared."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    leaderboard_rollup_refresh(now=NOW)
+    first, _ = _rows(window="30d")
+    second, _ = _rows(window="30d")
+    assert second.rows == first.rows and first.rows
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        held = cursor.fetchall()
+    assert [runs for statement, runs in held if "competition_leaderboarddaily" in statement] == [2]
+    assert len(held) == 1 and connection.connection.prepare_threshold is None
