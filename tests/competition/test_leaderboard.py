@@ -946,3 +946,22 @@ def test_the_rollup_read_is_prepared_once_per_connection_and_reused(fixture_boar
         held = cursor.fetchall()
     assert [runs for statement, runs in held if "competition_leaderboarddaily" in statement] == [2]
     assert len(held) == 1 and connection.connection.prepare_threshold is None
+
+
+@pytest.mark.parametrize("query", ["window=all&sort=name", "window=7d&page_size=2", "kind=traders"])
+def test_the_answer_is_the_bytes_drfs_json_renderer_writes(fixture_board, staff_client, settings, query):
+    """The endpoint writes its JSON with orjson; the bytes are DRF's JSONRenderer's, and the browsable
+    API and an indented answer are still DRF's."""
+    from rest_framework.renderers import JSONRenderer
+
+    settings.ARENA_LEADERBOARD_CACHE_SECONDS = 0
+    leaderboard_rollup_refresh(now=NOW)
+    response = staff_client.get(f"/api/admin/arena/leaderboard?{query}")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert response.content == JSONRenderer().render(response.data)
+    indented = staff_client.get(
+        f"/api/admin/arena/leaderboard?{query}", HTTP_ACCEPT="application/json; indent=2"
+    )
+    assert indented.content == JSONRenderer().render(indented.data, "application/json; indent=2")
+    page = staff_client.get(f"/api/admin/arena/leaderboard?{query}", HTTP_ACCEPT="text/html")
+    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
