@@ -459,9 +459,11 @@ def _rollup_plan(
 
 
 def _span(grain: str, span: Span) -> Q:
+    """Rows of ``grain`` in ``span``. An open start is bounded by the first representable day (the
+    same rows): with both bounds PostgreSQL estimates the range as narrow, so the prepared
+    statement keeps its generic plan instead of being planned again on every run."""
     lo, hi = span
-    q = Q(grain=grain, day__lte=hi)
-    return q if lo is None else q & Q(day__gte=lo)
+    return Q(grain=grain, day__lte=hi, day__gte=dt.date.min if lo is None else lo)
 
 
 def _rollup_rows(plan: RollupPlan, symbol: str | None) -> QuerySet[LeaderboardDaily]:
