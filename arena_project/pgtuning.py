@@ -13,6 +13,10 @@ stale.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
 MAX_CACHED_STATEMENT_LENGTH = 256 * 1024
 MAX_CACHED_STATEMENT_PARAMS = 16 * 1024
 
@@ -33,3 +37,29 @@ def psycopg_statement_cache_widen() -> bool:
         _queries.MAX_CACHED_STATEMENT_PARAMS, MAX_CACHED_STATEMENT_PARAMS
     )
     return True
+
+
+@contextlib.contextmanager
+def prepared_statements(connection: Any) -> Iterator[None]:
+    """Statements run inside are prepared on the server (by psycopg, per connection) and reused.
+
+    Django turns psycopg's prepared statements off for every statement (``prepare_threshold`` None,
+    so connection poolers keep working), and PostgreSQL then parses and plans each statement anew.
+    For a statement that is cheap to run but costly to plan - the leaderboard's grouped read of the
+    rollup: about 0.3 ms of planning for 0.2 ms of running - that planning is most of its time.
+    Inside this block psycopg prepares each statement the first time it runs (threshold 0) and runs
+    an already prepared one by name; statements outside it are neither prepared nor counted. The
+    statements still go through Django's cursor (its wrappers, query logging, ``assertNumQueries``).
+    A no-op on another database or driver. Prepared statements live in the server session, so this
+    is for a direct connection, not a transaction-pooling pooler (none is used here).
+    """
+    raw = connection.connection if connection.vendor == "postgresql" else None
+    if raw is None or not hasattr(raw, "prepare_threshold"):
+        yield
+        return
+    saved = raw.prepare_threshold
+    raw.prepare_threshold = 0
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = saved

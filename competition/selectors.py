@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from agents.models import AgentProfile
 from arena_project.errors import NotFoundError
+from arena_project.pgtuning import prepared_statements
 
 from . import metrics
 from .aggregates import (
@@ -387,8 +388,8 @@ def _values_memo(
         if len(_COMPILED) >= _COMPILED_MAX:
             _COMPILED.clear()
         _COMPILED[full_key] = compiled
-    with connection.cursor() as cursor:
-        cursor.execute(compiled.sql, compiled.params)
+    with connection.cursor() as cursor, prepared_statements(connection):
+        cursor.execute(compiled.sql, compiled.params)  # planned once per connection, then reused
         fetched = cursor.fetchall()
     casts = compiled.casts
     rows = [
@@ -458,9 +459,11 @@ def _rollup_plan(
 
 
 def _span(grain: str, span: Span) -> Q:
+    """Rows of ``grain`` in ``span``. An open start is bounded by the first representable day (the
+    same rows): with both bounds PostgreSQL estimates the range as narrow, so the prepared
+    statement keeps its generic plan instead of being planned again on every run."""
     lo, hi = span
-    q = Q(grain=grain, day__lte=hi)
-    return q if lo is None else q & Q(day__gte=lo)
+    return Q(grain=grain, day__lte=hi, day__gte=dt.date.min if lo is None else lo)
 
 
 def _rollup_rows(plan: RollupPlan, symbol: str | None) -> QuerySet[LeaderboardDaily]:
@@ -636,20 +639,67 @@ def _sort_value(values: dict[str, Any], key: str) -> Any:
     return values[key]
 
 
-def _sorted(rows: list[dict[str, Any]], sort: str) -> list[LeaderboardRow]:
-    """The rows built in ``sort`` order (``-`` for descending) with their ranks; rows without a
-    value always go last; ties by name. Sorted as field dicts, so each row is built once, rank
+RowKey = tuple[Any, ...]  # what a row is a pure function of: kind, id, names, sums, baseline
+
+
+def _row_key(
+    kind: str, ident: int, meta: dict[str, str], sums: Sums, baseline: Any, *, rolled: bool
+) -> RowKey:
+    """A row's inputs as a key (``baseline``: ``_baseline_key``). ``rolled`` keeps the rollup's rows
+    apart from the raw tables': equal decimals of different scales (their columns differ) are equal
+    keys."""
+    return (kind, ident, tuple(meta.items()), tuple(sums.items()), baseline, rolled)
+
+
+def _baseline_key(baseline: Baseline) -> tuple[Any, ...]:
+    rate = baseline.buy_and_hold_hit_rate  # plain values: hashed in C, not by dataclass methods
+    return (baseline.decisions, baseline.directional, rate.value, rate.n, rate.low, rate.high)
+
+
+# A row is a pure function of its key (its profile's names and sums and the baseline's), and a
+# window's sums only change when the rollup is refreshed (every few minutes) or the window moves
+# (hourly), so between those every request would build the same rows again: each is built once per
+# process per key, and per rank (a bounded memo). The query itself still runs on every request; a
+# changed sum is a new key.
+
+_BUILT: dict[RowKey, tuple[dict[str, Any], dict[int, LeaderboardRow]]] = {}
+_BUILT_MAX = 1024  # entries of a few KB: a few MB at most
+
+
+def _built(key: RowKey, baseline: Baseline) -> tuple[dict[str, Any], dict[int, LeaderboardRow]]:
+    """The row fields of ``key`` (shared: read, never modified) and its rows built so far, by rank."""
+    entry = _BUILT.get(key)
+    if entry is None:
+        kind, ident, meta, sums, _, _ = key
+        entry = (_row_values(kind, ident, dict(meta), dict(sums), baseline), {})
+        if len(_BUILT) >= _BUILT_MAX:
+            _BUILT.clear()
+        _BUILT[key] = entry
+    return entry
+
+
+def _sorted(keys: list[RowKey], baseline: Baseline, sort: str) -> list[LeaderboardRow]:
+    """The rows of ``keys`` in ``sort`` order (``-`` for descending) with their ranks; rows without
+    a value always go last; ties by name. Sorted as field dicts, so each row is built once, rank
     included."""
     key = sort.removeprefix("-")
     descending = sort.startswith("-")
-    keyed = [(_sort_value(r, key), r) for r in rows]
-    present = [(value, r) for value, r in keyed if value is not None]
-    missing = [r for value, r in keyed if value is None]
-    present.sort(key=lambda pair: pair[1]["name"])
+    keyed = [(_sort_value(entry[0], key), entry) for entry in (_built(k, baseline) for k in keys)]
+    present = [(value, entry) for value, entry in keyed if value is not None]
+    missing = [entry for value, entry in keyed if value is None]
+    present.sort(key=lambda pair: pair[1][0]["name"])
     present.sort(key=lambda pair: pair[0], reverse=descending)
-    missing.sort(key=lambda r: r["name"])
-    ordered = [r for _, r in present] + missing
-    return [LeaderboardRow(**r, rank=rank) for rank, r in enumerate(ordered, start=1)]
+    missing.sort(key=lambda entry: entry[0]["name"])
+    ordered = [entry for _, entry in present] + missing
+    return [_ranked(entry, rank) for rank, entry in enumerate(ordered, start=1)]
+
+
+def _ranked(entry: tuple[dict[str, Any], dict[int, LeaderboardRow]], rank: int) -> LeaderboardRow:
+    values, by_rank = entry
+    row = by_rank.get(rank)
+    if row is None:
+        row = by_rank[rank] = LeaderboardRow(**values, rank=rank)
+    return row
 
 
 SOURCES = ("auto", "rollup", "raw")
@@ -693,11 +743,14 @@ def leaderboard_rows(
         directional=int(base.get("directional") or 0),
         buy_and_hold_hit_rate=Rate.wilson(int(base.get("hits") or 0), int(base.get("directional") or 0)),
     )
-    rows = [
-        _row_values(query.kind, ident, meta[ident], s, baseline) for ident, s in sums.items() if ident in meta
+    held = _baseline_key(baseline)
+    keys = [
+        _row_key(query.kind, ident, meta[ident], s, held, rolled=rolled)
+        for ident, s in sums.items()
+        if ident in meta
     ]
     return Leaderboard(
-        rows=_sorted(rows, query.sort),
+        rows=_sorted(keys, baseline, query.sort),
         baseline=baseline,
         start=start,
         end=end,

@@ -10,11 +10,13 @@ from django.core.cache import cache
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAdminUser
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from arena_project.pagination import ArenaPagination
+from arena_project.renderers import OrjsonRenderer
 from arena_project.schema import error_responses
 
 from ..models import CompetitionRun, TraderProfile
@@ -224,6 +226,10 @@ class CompetitionRunCancelApi(APIView):
 
 class LeaderboardApi(APIView):
     permission_classes = [IsAdminUser]
+    # DRF's default renderers, JSON written by orjson: the answer is a few hundred floats, whose
+    # formatting by the standard library cost as much as a trivial request's view. The answer is
+    # plain JSON types (no enums; no non-finite floats: every rate and mean has its n > 0).
+    renderer_classes = [OrjsonRenderer, BrowsableAPIRenderer]
 
     @extend_schema(
         operation_id="arena_leaderboard",
