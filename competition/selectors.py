@@ -663,7 +663,7 @@ def _baseline_key(baseline: Baseline) -> tuple[Any, ...]:
 # changed sum is a new key.
 
 _BUILT: dict[RowKey, tuple[dict[str, Any], dict[int, LeaderboardRow]]] = {}
-_BUILT_MAX = 1024  # entries of a few KB: a few MB at most
+_BUILT_MAX = 4096
 
 
 def _built(key: RowKey, baseline: Baseline) -> tuple[dict[str, Any], dict[int, LeaderboardRow]]:

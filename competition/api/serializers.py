@@ -534,7 +534,7 @@ def leaderboard_output_data(
 # process), so each row's data is written once per such object too: keyed by the object's identity
 # and holding it, so the identity cannot be reused while the entry lives (bounded).
 _ROW_DATA: dict[int, tuple[LeaderboardRow, dict[str, Any]]] = {}
-_ROW_DATA_MAX = 1024
+_ROW_DATA_MAX = 4096
 
 
 def _row_data(row: LeaderboardRow) -> dict[str, Any]:

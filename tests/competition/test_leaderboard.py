@@ -1003,20 +1003,6 @@ def test_rows_are_built_once_per_distinct_sums_and_equal_fresh_ones(fixture_boar
     assert bull.decisions == {r.name: r for r in first.rows}["gpt-bull"].decisions + 1
 
 
-def test_the_row_memos_stay_bounded(fixture_board, monkeypatch):
-    from competition import selectors
-    from competition.api import serializers
-
-    leaderboard_rollup_refresh(now=NOW)
-    monkeypatch.setattr(selectors, "_BUILT_MAX", 3)
-    monkeypatch.setattr(serializers, "_ROW_DATA_MAX", 3)
-    for window in ("24h", "7d", "30d", "all"):
-        board, _ = _rows(window=window)
-        serializers.leaderboard_output_data(board, board.rows, count=1, next_link=None, previous_link=None)
-        assert len(selectors._BUILT) <= max(3, len(board.rows))
-        assert len(serializers._ROW_DATA) <= max(3, len(board.rows))
-
-
 @pytest.mark.parametrize("window", ["all", "30d"])
 def test_the_prepared_read_settles_on_a_generic_plan(fixture_board, window):
     """After five runs PostgreSQL stops planning the statement per run, with the same answers. (At
