@@ -643,63 +643,46 @@ RowKey = tuple[Any, ...]  # what a row is a pure function of: kind, id, names, s
 
 
 def _row_key(
-    kind: str, ident: int, meta: dict[str, str], sums: Sums, baseline: Any, *, rolled: bool
+    kind: str, ident: int, meta: dict[str, str], sums: Sums, baseline: Baseline, *, rolled: bool
 ) -> RowKey:
-    """A row's inputs as a key (``baseline``: ``_baseline_key``). ``rolled`` keeps the rollup's rows
-    apart from the raw tables': equal decimals of different scales (their columns differ) are equal
-    keys."""
+    """A row's inputs as a key. ``rolled`` keeps the rollup's rows apart from the raw tables': equal
+    decimals of different scales (the rollup's columns and the raw ones differ) are equal keys."""
     return (kind, ident, tuple(meta.items()), tuple(sums.items()), baseline, rolled)
-
-
-def _baseline_key(baseline: Baseline) -> tuple[Any, ...]:
-    rate = baseline.buy_and_hold_hit_rate  # plain values: hashed in C, not by dataclass methods
-    return (baseline.decisions, baseline.directional, rate.value, rate.n, rate.low, rate.high)
 
 
 # A row is a pure function of its key (its profile's names and sums and the baseline's), and a
 # window's sums only change when the rollup is refreshed (every few minutes) or the window moves
-# (hourly), so between those every request would build the same rows again: each is built once per
-# process per key, and per rank (a bounded memo). The query itself still runs on every request; a
-# changed sum is a new key.
-
-_BUILT: dict[RowKey, tuple[dict[str, Any], dict[int, LeaderboardRow]]] = {}
-_BUILT_MAX = 4096
+# (hourly), so between those every request would build the same rows again: they are built once
+# per process per key (bounded caches). The query itself still runs on every request; a changed
+# sum is a new key.
 
 
-def _built(key: RowKey, baseline: Baseline) -> tuple[dict[str, Any], dict[int, LeaderboardRow]]:
-    """The row fields of ``key`` (shared: read, never modified) and its rows built so far, by rank."""
-    entry = _BUILT.get(key)
-    if entry is None:
-        kind, ident, meta, sums, _, _ = key
-        entry = (_row_values(kind, ident, dict(meta), dict(sums), baseline), {})
-        if len(_BUILT) >= _BUILT_MAX:
-            _BUILT.clear()
-        _BUILT[key] = entry
-    return entry
+@functools.lru_cache(maxsize=4096)
+def _row_values_cached(key: RowKey) -> dict[str, Any]:
+    """``_row_values`` of ``key`` (shared: read, never modified)."""
+    kind, ident, meta, sums, baseline, _ = key
+    return _row_values(kind, ident, dict(meta), dict(sums), baseline)
 
 
-def _sorted(keys: list[RowKey], baseline: Baseline, sort: str) -> list[LeaderboardRow]:
+@functools.lru_cache(maxsize=4096)
+def _ranked_row(key: RowKey, rank: int) -> LeaderboardRow:
+    return LeaderboardRow(**_row_values_cached(key), rank=rank)
+
+
+def _sorted(keys: list[RowKey], sort: str) -> list[LeaderboardRow]:
     """The rows of ``keys`` in ``sort`` order (``-`` for descending) with their ranks; rows without
     a value always go last; ties by name. Sorted as field dicts, so each row is built once, rank
     included."""
     key = sort.removeprefix("-")
     descending = sort.startswith("-")
-    keyed = [(_sort_value(entry[0], key), entry) for entry in (_built(k, baseline) for k in keys)]
-    present = [(value, entry) for value, entry in keyed if value is not None]
-    missing = [entry for value, entry in keyed if value is None]
-    present.sort(key=lambda pair: pair[1][0]["name"])
-    present.sort(key=lambda pair: pair[0], reverse=descending)
-    missing.sort(key=lambda entry: entry[0]["name"])
-    ordered = [entry for _, entry in present] + missing
-    return [_ranked(entry, rank) for rank, entry in enumerate(ordered, start=1)]
-
-
-def _ranked(entry: tuple[dict[str, Any], dict[int, LeaderboardRow]], rank: int) -> LeaderboardRow:
-    values, by_rank = entry
-    row = by_rank.get(rank)
-    if row is None:
-        row = by_rank[rank] = LeaderboardRow(**values, rank=rank)
-    return row
+    keyed = [(_sort_value(values, key), values, k) for k in keys for values in (_row_values_cached(k),)]
+    present = [(value, r, k) for value, r, k in keyed if value is not None]
+    missing = [(r, k) for value, r, k in keyed if value is None]
+    present.sort(key=lambda triple: triple[1]["name"])
+    present.sort(key=lambda triple: triple[0], reverse=descending)
+    missing.sort(key=lambda pair: pair[0]["name"])
+    ordered = [k for _, _, k in present] + [k for _, k in missing]
+    return [_ranked_row(k, rank) for rank, k in enumerate(ordered, start=1)]
 
 
 SOURCES = ("auto", "rollup", "raw")
@@ -743,14 +726,13 @@ def leaderboard_rows(
         directional=int(base.get("directional") or 0),
         buy_and_hold_hit_rate=Rate.wilson(int(base.get("hits") or 0), int(base.get("directional") or 0)),
     )
-    held = _baseline_key(baseline)
     keys = [
-        _row_key(query.kind, ident, meta[ident], s, held, rolled=rolled)
+        _row_key(query.kind, ident, meta[ident], s, baseline, rolled=rolled)
         for ident, s in sums.items()
         if ident in meta
     ]
     return Leaderboard(
-        rows=_sorted(keys, baseline, query.sort),
+        rows=_sorted(keys, query.sort),
         baseline=baseline,
         start=start,
         end=end,

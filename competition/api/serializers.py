@@ -526,26 +526,8 @@ def leaderboard_output_data(
             "buy_and_hold_hit_rate": _rate_data(board.baseline.buy_and_hold_hit_rate),
             "random_hit_rate": 0.5,
         },
-        "results": [_row_data(row) for row in rows],
+        "results": [leaderboard_row_data(row) for row in rows],
     }
-
-
-# The selector gives the same row object for the same sums and rank (its rows are built once per
-# process), so each row's data is written once per such object too: keyed by the object's identity
-# and holding it, so the identity cannot be reused while the entry lives (bounded).
-_ROW_DATA: dict[int, tuple[LeaderboardRow, dict[str, Any]]] = {}
-_ROW_DATA_MAX = 4096
-
-
-def _row_data(row: LeaderboardRow) -> dict[str, Any]:
-    """``leaderboard_row_data(row)``, a fresh dict each time (its nested rates shared, read-only)."""
-    entry = _ROW_DATA.get(id(row))
-    if entry is None or entry[0] is not row:
-        entry = (row, leaderboard_row_data(row))
-        if len(_ROW_DATA) >= _ROW_DATA_MAX:
-            _ROW_DATA.clear()
-        _ROW_DATA[id(row)] = entry
-    return dict(entry[1])
 
 
 # --- the query: validated once per distinct parameters -------------------------------------------

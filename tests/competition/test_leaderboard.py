@@ -968,31 +968,25 @@ def test_the_answer_is_the_bytes_drfs_json_renderer_writes(fixture_board, staff_
 
 
 def test_rows_are_built_once_per_distinct_sums_and_equal_fresh_ones(fixture_board, arena):
-    """A row is a pure function of its sums: a repeated request reuses the built rows (and their
-    answer data), equal to rows built afresh; a new sum after a refresh is a new row; the rollup's
-    rows and the raw tables' are kept apart."""
+    """A row is a pure function of its sums: a repeated request reuses the built rows, equal to rows
+    built afresh; a new sum after a refresh is a new row; the rollup's rows and the raw tables'
+    are kept apart."""
     from competition import selectors
-    from competition.api import serializers
 
     leaderboard_rollup_refresh(now=NOW)
-    selectors._BUILT.clear()
+    selectors._ranked_row.cache_clear()
+    selectors._row_values_cached.cache_clear()
     first, _ = _rows(window="30d")
+    hits = selectors._ranked_row.cache_info().hits
     second, _ = _rows(window="30d")
-    assert first.rows and all(a is b for a, b in zip(first.rows, second.rows, strict=True))
-    data = serializers.leaderboard_output_data(
-        second, second.rows, count=2, next_link=None, previous_link=None
-    )
-    again = serializers.leaderboard_output_data(
-        second, second.rows, count=2, next_link=None, previous_link=None
-    )
-    assert data["results"] == [serializers.leaderboard_row_data(r) for r in second.rows] == again["results"]
-    assert all(a is not b for a, b in zip(data["results"], again["results"], strict=True))  # fresh dicts
-    selectors._BUILT.clear()
+    assert selectors._ranked_row.cache_info().hits == hits + len(first.rows) > hits
+    selectors._ranked_row.cache_clear()
+    selectors._row_values_cached.cache_clear()
     fresh, _ = _rows(window="30d")
-    assert all(a is not b for a, b in zip(fresh.rows, second.rows, strict=True))
+    assert second.rows == first.rows == fresh.rows
     assert [dataclasses.astuple(r) for r in second.rows] == [dataclasses.astuple(r) for r in fresh.rows]
     raw = leaderboard_rows(query=LeaderboardQuery(window="30d"), now=NOW, source="raw")
-    assert all(a is not b for a, b in zip(raw.rows, fresh.rows, strict=True))
+    assert all(a is not b for a, b in zip(raw.rows, second.rows, strict=True))
 
     later = NOW + dt.timedelta(hours=1)
     new = Decision("ACME", NOW + dt.timedelta(minutes=5), {"gpt-bull": ("bullish", 0.9)}, "buy", 0.8, None)
