@@ -639,50 +639,20 @@ def _sort_value(values: dict[str, Any], key: str) -> Any:
     return values[key]
 
 
-RowKey = tuple[Any, ...]  # what a row is a pure function of: kind, id, names, sums, baseline
-
-
-def _row_key(
-    kind: str, ident: int, meta: dict[str, str], sums: Sums, baseline: Baseline, *, rolled: bool
-) -> RowKey:
-    """A row's inputs as a key. ``rolled`` keeps the rollup's rows apart from the raw tables': equal
-    decimals of different scales (the rollup's columns and the raw ones differ) are equal keys."""
-    return (kind, ident, tuple(meta.items()), tuple(sums.items()), baseline, rolled)
-
-
-# A row is a pure function of its key (its profile's names and sums and the baseline's), and a
-# window's sums only change when the rollup is refreshed (every few minutes) or the window moves
-# (hourly), so between those every request would build the same rows again: they are built once
-# per process per key (bounded caches). The query itself still runs on every request; a changed
-# sum is a new key.
-
-
-@functools.lru_cache(maxsize=4096)
-def _row_values_cached(key: RowKey) -> dict[str, Any]:
-    """``_row_values`` of ``key`` (shared: read, never modified)."""
-    kind, ident, meta, sums, baseline, _ = key
-    return _row_values(kind, ident, dict(meta), dict(sums), baseline)
-
-
-@functools.lru_cache(maxsize=4096)
-def _ranked_row(key: RowKey, rank: int) -> LeaderboardRow:
-    return LeaderboardRow(**_row_values_cached(key), rank=rank)
-
-
-def _sorted(keys: list[RowKey], sort: str) -> list[LeaderboardRow]:
-    """The rows of ``keys`` in ``sort`` order (``-`` for descending) with their ranks; rows without
-    a value always go last; ties by name. Sorted as field dicts, so each row is built once, rank
+def _sorted(rows: list[dict[str, Any]], sort: str) -> list[LeaderboardRow]:
+    """The rows built in ``sort`` order (``-`` for descending) with their ranks; rows without a
+    value always go last; ties by name. Sorted as field dicts, so each row is built once, rank
     included."""
     key = sort.removeprefix("-")
     descending = sort.startswith("-")
-    keyed = [(_sort_value(values, key), values, k) for k in keys for values in (_row_values_cached(k),)]
-    present = [(value, r, k) for value, r, k in keyed if value is not None]
-    missing = [(r, k) for value, r, k in keyed if value is None]
-    present.sort(key=lambda triple: triple[1]["name"])
-    present.sort(key=lambda triple: triple[0], reverse=descending)
-    missing.sort(key=lambda pair: pair[0]["name"])
-    ordered = [k for _, _, k in present] + [k for _, k in missing]
-    return [_ranked_row(k, rank) for rank, k in enumerate(ordered, start=1)]
+    keyed = [(_sort_value(r, key), r) for r in rows]
+    present = [(value, r) for value, r in keyed if value is not None]
+    missing = [r for value, r in keyed if value is None]
+    present.sort(key=lambda pair: pair[1]["name"])
+    present.sort(key=lambda pair: pair[0], reverse=descending)
+    missing.sort(key=lambda r: r["name"])
+    ordered = [r for _, r in present] + missing
+    return [LeaderboardRow(**r, rank=rank) for rank, r in enumerate(ordered, start=1)]
 
 
 SOURCES = ("auto", "rollup", "raw")
@@ -726,13 +696,11 @@ def leaderboard_rows(
         directional=int(base.get("directional") or 0),
         buy_and_hold_hit_rate=Rate.wilson(int(base.get("hits") or 0), int(base.get("directional") or 0)),
     )
-    keys = [
-        _row_key(query.kind, ident, meta[ident], s, baseline, rolled=rolled)
-        for ident, s in sums.items()
-        if ident in meta
+    rows = [
+        _row_values(query.kind, ident, meta[ident], s, baseline) for ident, s in sums.items() if ident in meta
     ]
     return Leaderboard(
-        rows=_sorted(keys, query.sort),
+        rows=_sorted(rows, query.sort),
         baseline=baseline,
         start=start,
         end=end,

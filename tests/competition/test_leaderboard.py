@@ -967,36 +967,6 @@ def test_the_answer_is_the_bytes_drfs_json_renderer_writes(fixture_board, staff_
     assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
 
 
-def test_rows_are_built_once_per_distinct_sums_and_equal_fresh_ones(fixture_board, arena):
-    """A row is a pure function of its sums: a repeated request reuses the built rows, equal to rows
-    built afresh; a new sum after a refresh is a new row; the rollup's rows and the raw tables'
-    are kept apart."""
-    from competition import selectors
-
-    leaderboard_rollup_refresh(now=NOW)
-    selectors._ranked_row.cache_clear()
-    selectors._row_values_cached.cache_clear()
-    first, _ = _rows(window="30d")
-    hits = selectors._ranked_row.cache_info().hits
-    second, _ = _rows(window="30d")
-    assert selectors._ranked_row.cache_info().hits == hits + len(first.rows) > hits
-    selectors._ranked_row.cache_clear()
-    selectors._row_values_cached.cache_clear()
-    fresh, _ = _rows(window="30d")
-    assert second.rows == first.rows == fresh.rows
-    assert [dataclasses.astuple(r) for r in second.rows] == [dataclasses.astuple(r) for r in fresh.rows]
-    raw = leaderboard_rows(query=LeaderboardQuery(window="30d"), now=NOW, source="raw")
-    assert all(a is not b for a, b in zip(raw.rows, second.rows, strict=True))
-
-    later = NOW + dt.timedelta(hours=1)
-    new = Decision("ACME", NOW + dt.timedelta(minutes=5), {"gpt-bull": ("bullish", 0.9)}, "buy", 0.8, None)
-    _build(arena, fixture_board, new)
-    leaderboard_rollup_refresh(now=later)
-    after = leaderboard_rows(query=LeaderboardQuery(window="30d"), now=later)
-    bull = {r.name: r for r in after.rows}["gpt-bull"]
-    assert bull.decisions == {r.name: r for r in first.rows}["gpt-bull"].decisions + 1
-
-
 @pytest.mark.parametrize("window", ["all", "30d"])
 def test_the_prepared_read_settles_on_a_generic_plan(fixture_board, window):
     """After five runs PostgreSQL stops planning the statement per run, with the same answers. (At
