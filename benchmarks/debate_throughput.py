@@ -47,7 +47,8 @@ def main() -> None:
         debate_sessions_run_batch,
     )
 
-    symbols = list(Bar.objects.values_list("instrument__symbol", flat=True).distinct())
+    # order_by(): Bar's default ordering would put its columns in the DISTINCT (one entry per bar).
+    symbols = sorted(set(Bar.objects.order_by().values_list("instrument__symbol", flat=True).distinct()))
     first = dt.date(2023, 1, 2)
     plan = [(symbols[i % len(symbols)], first + dt.timedelta(days=i % 700)) for i in range(args.debates)]
 

@@ -118,6 +118,12 @@ def test_the_hub_shows_the_bar_history_as_a_document(recorded, staff_user, old_f
 def test_a_stored_bar_history_is_compressed_with_lz4_on_postgresql(recorded):
     if connection.vendor != "postgresql":
         pytest.skip("SQLite does not compress")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL server has no lz4 (the migration leaves pglz)")
     _session, bars = recorded
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_column_compression(result) FROM debates_toolcall WHERE id = %s", [bars.pk])
