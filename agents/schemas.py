@@ -8,9 +8,11 @@ empty) because OpenAI's strict structured outputs accept nothing else.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -101,6 +103,30 @@ class BarData(_Strict):
     low: Decimal
     close: Decimal
     volume: int
+
+    @functools.cached_property
+    def json_row(self) -> tuple[str, str, str, str, str, int]:
+        """The field values, in field order, as ``model_dump(mode="json")`` writes them.
+
+        Computed once per bar object (a bar is frozen): a recorded bar history
+        (debates/recorded.py) is made of these rows, and a backtest's source hands the same bar
+        objects to every debate whose window holds them - each bar hundreds of times a year.
+        Not a field: equality, hashing and dumps ignore it.
+        """
+        return (
+            self.date.isoformat(),
+            str(self.open),
+            str(self.high),
+            str(self.low),
+            str(self.close),
+            self.volume,
+        )
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> BarData:
+        """A copy; one with changed values computes its own ``json_row`` (the cache is not carried over)."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied.__dict__.pop("json_row", None)
+        return copied
 
 
 class Quote(_Strict):

@@ -40,9 +40,7 @@ def bars_record(bars: Sequence[BarData]) -> dict[str, Any]:
     """``bars`` in the stored (columnar) form: the values ``model_dump(mode="json")`` would give."""
     return {
         "columns": list(BAR_COLUMNS),
-        "rows": [
-            [b.date.isoformat(), str(b.open), str(b.high), str(b.low), str(b.close), b.volume] for b in bars
-        ],
+        "rows": [list(b.json_row) for b in bars],  # each bar's row is computed once (BarData.json_row)
     }
 
 

@@ -40,6 +40,19 @@ def test_bars_record_holds_exactly_what_model_dump_would():
     assert result_document("get_bars", record) == dumped
 
 
+def test_a_bars_row_is_computed_once_and_changes_neither_equality_nor_dumps():
+    bar, twin = _bar(1, "101.2300"), _bar(1, "101.2300")
+    assert bar.json_row is bar.json_row  # cached on the (frozen) bar object
+    assert bar.json_row == tuple(bar.model_dump(mode="json").values())
+    assert bar == twin and hash(bar) == hash(twin)  # twin's row not computed: still equal
+    assert bar.model_dump() == twin.model_dump() and "json_row" not in bar.model_dump()
+    first, second = bars_record([bar]), bars_record([bar])
+    first["rows"][0].append("mutated")  # a stored document's rows are its own lists
+    assert second["rows"] == [list(twin.json_row)] and bar.json_row == twin.json_row
+    changed = bar.model_copy(update={"close": Decimal("2")})
+    assert changed.json_row[4] == "2" and bar.json_row[4] == "101.2300"
+
+
 def test_result_document_passes_old_rows_and_other_tools_through():
     old = {"bars": [{"date": "2024-01-02", "open": "1.0000"}]}
     assert result_document("get_bars", old) is old
