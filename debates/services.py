@@ -45,6 +45,7 @@ from debates.market.sources import (
     NoDataError,
     UnknownSymbolError,
     account_source_for,
+    account_sources_for,
     batch_source,
     get_source,
 )
@@ -331,11 +332,15 @@ def debate_sessions_run_batch(
         # The batch's bar histories in one query per symbol instead of one per debate.
         wanted = [(s.symbol, s.as_of) for s in running]
         market = batch_source(wanted, lookback=settings.ARENA_DEBATE_LOOKBACK_BARS)
+    # The accounts of the debates the caller gave none: read together, one source per account.
+    unset = [sessions[i] for i, accounts in runs if accounts is None]
+    own = account_sources_for([s for s in unset if s.status == DebateStatus.RUNNING])
     finals = []
     for session_id, accounts in runs:
         session = sessions[session_id]
         if session.status == DebateStatus.RUNNING:
-            finals.append(_batch_attempt(session, plans[session.panel_id], market, accounts))
+            source = accounts or own.get(session_id)
+            finals.append(_batch_attempt(session, plans[session.panel_id], market, source))
     consensuses = _persist_many(finals)
     if consensuses:
         transaction.on_commit(

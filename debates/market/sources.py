@@ -11,7 +11,7 @@ import datetime as dt
 import importlib
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -259,14 +259,37 @@ def batch_source(wanted: Iterable[tuple[str, dt.date]], *, lookback: int) -> Mar
 
 
 AccountSourceResolver = Callable[["DebateSession"], AccountSource]
+AccountSourcesResolver = Callable[[Sequence["DebateSession"]], Mapping[int, AccountSource]]
 _ACCOUNT_RESOLVER: list[AccountSourceResolver] = []
+_ACCOUNTS_RESOLVER: list[AccountSourcesResolver] = []
 
 
-def register_account_source(resolver: AccountSourceResolver) -> None:
-    """Let another app (outcomes) say whose book a debate reads: its trading account's."""
+def register_account_source(
+    resolver: AccountSourceResolver, *, many: AccountSourcesResolver | None = None
+) -> None:
+    """Let another app (outcomes) say whose book a debate reads: its trading account's; ``many``
+    answers for a batch of debates at once (see :func:`account_sources_for`)."""
     _ACCOUNT_RESOLVER[:] = [resolver]
+    _ACCOUNTS_RESOLVER[:] = [many] if many is not None else []
 
 
 def account_source_for(session: DebateSession) -> AccountSource:
     """The account source for a debate: the registered resolver's, else a flat paper account."""
     return _ACCOUNT_RESOLVER[0](session) if _ACCOUNT_RESOLVER else PaperAccountSource()
+
+
+def account_sources_for(sessions: Sequence[DebateSession]) -> Mapping[int, AccountSource]:
+    """The account sources of a batch of debates, by session id: the registered batch resolver's
+    (the accounts read together), else each debate's own. Empty when the batch read fails: each
+    debate then resolves its own and meets the failure alone, as unbatched."""
+    if not sessions:
+        return {}
+    if not _ACCOUNTS_RESOLVER:
+        return {s.pk: account_source_for(s) for s in sessions}
+    try:
+        return _ACCOUNTS_RESOLVER[0](sessions)
+    except Exception:
+        logger.warning(
+            "resolving a batch's accounts together failed; each debate resolves its own", exc_info=True
+        )
+        return {}

@@ -11,6 +11,7 @@ from outcomes.services.accounts import (
     trading_account_create,
     trading_account_default_get,
     trading_account_source,
+    trading_account_sources,
 )
 from outcomes.services.opening import (
     IntentSpec,
@@ -52,4 +53,5 @@ __all__ = [
     "trading_account_create",
     "trading_account_default_get",
     "trading_account_source",
+    "trading_account_sources",
 ]

@@ -174,3 +174,31 @@ class TradingAccountSource:
 def trading_account_source(session: DebateSession) -> TradingAccountSource:
     """The resolver registered with debates.market.sources: a debate reads its account's book."""
     return TradingAccountSource(account_for_session(session))
+
+
+def trading_account_sources(sessions: Sequence[DebateSession]) -> dict[int, TradingAccountSource]:
+    """The batch resolver registered with debates.market.sources: each debate's account as
+    :func:`account_for_session` picks it, read for the whole batch in two queries, and one source
+    per account shared by its debates - so a book as of a date is read once per batch. (A batch
+    writes nothing between its debates' reads: its trades open after it commits.)"""
+    attached = dict(
+        SessionAccount.objects.filter(session__in=[s.pk for s in sessions]).values_list(
+            "session_id", "account_id"
+        )
+    )
+    accounts = {
+        account.pk: account
+        for account in TradingAccount.objects.filter(Q(pk__in=set(attached.values())) | Q(is_default=True))
+    }
+    default = next((a for a in accounts.values() if a.is_default), None)
+    shared: dict[int, TradingAccountSource] = {}
+    sources: dict[int, TradingAccountSource] = {}
+    for session in sessions:
+        account = accounts.get(attached.get(session.pk, 0))
+        if account is None:
+            default = default or trading_account_default_get()
+            account = default
+        if account.pk not in shared:
+            shared[account.pk] = TradingAccountSource(account)
+        sources[session.pk] = shared[account.pk]
+    return sources

@@ -114,6 +114,17 @@ def test_the_batch_reads_its_bar_histories_once_per_symbol_and_none_past_a_debat
         assert history[-1]["date"] == session.as_of.isoformat() and len(history) == 260
 
 
+def test_the_batch_reads_its_debates_accounts_together(arena: Panel) -> None:
+    sessions = _sessions(arena)  # no account given: each debate reads its trading account's book
+    with CaptureQueriesContext(connection) as captured:
+        returned = debate_sessions_run_batch(runs=[(s.pk, None) for s in sessions])
+    assert {s.status for s in returned} == {DebateStatus.COMPLETED}
+    account_reads = [q for q in captured if 'FROM "outcomes_sessionaccount"' in q["sql"]]
+    assert len(account_reads) == 1  # not one per debate
+    for session in sessions:
+        assert session.tool_calls.get(tool="get_account").result["source"] == "simulated:paper-default"
+
+
 def test_the_batch_is_written_in_a_few_statements_whatever_its_size(arena: Panel) -> None:
     # bars and books in memory, as a backtest's: what is left is the batch's own reads and writes
     from competition.market import BacktestMarketSource

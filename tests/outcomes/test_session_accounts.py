@@ -58,3 +58,35 @@ def test_a_session_already_attached_refuses_the_whole_batch(
     assert list(SessionAccount.objects.values_list("session_id", "account_id")) == [
         (attached.pk, account.pk)
     ]  # not moved to the other account, and the fresh session not linked either
+
+
+def test_a_batch_resolves_each_debates_account_as_one_debate_would_in_two_queries(
+    arena: Panel, other: TradingAccount, django_assert_num_queries
+) -> None:
+    from outcomes.services import trading_account_default_get, trading_account_sources
+
+    default_attached, other_attached, plain, plain_too = _sessions(arena, "ACME", "BOLT", "CYAN", "DUNE")
+    default = trading_account_default_get()
+    session_accounts_attach(links=[(default_attached, default), (other_attached, other)])
+    sessions = [default_attached, other_attached, plain, plain_too]
+
+    with django_assert_num_queries(2):
+        sources = trading_account_sources(sessions)
+
+    assert {s.pk: sources[s.pk].trading_account for s in sessions} == {
+        s.pk: account_for_session(s) for s in sessions
+    }
+    assert sources[plain.pk] is sources[plain_too.pk] is sources[default_attached.pk]  # one per account
+    assert sources[other_attached.pk] is not sources[plain.pk]
+
+
+def test_a_batch_without_a_default_account_creates_it_once(arena: Panel, other: TradingAccount) -> None:
+    from outcomes.services import trading_account_sources
+
+    assert not TradingAccount.objects.filter(is_default=True).exists()
+    first, second = _sessions(arena, "ACME", "BOLT")
+
+    sources = trading_account_sources([first, second])
+
+    created = TradingAccount.objects.get(is_default=True)
+    assert sources[first.pk].trading_account == created == sources[second.pk].trading_account
