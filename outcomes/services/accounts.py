@@ -96,7 +96,8 @@ class TradingAccountSource:
     """The debates' AccountSource for a trading account: the simulated book, or Alpaca's account.
 
     The simulated book is read as it stands (no locks, no order matching: a debate only reads),
-    valued at closes on or before the debate's date, once per debate. Alpaca has no past view of an
+    valued at closes on or before the debate's date, once per debate (per batch of debates and date,
+    when a batch shares the source: :func:`trading_account_sources`). Alpaca has no past view of an
     account, so a debate dated more than a few days back sees a flat account at the starting cash
     instead of today's book.
     """
