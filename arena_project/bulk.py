@@ -253,7 +253,8 @@ def bulk_update_rows(model: type[M], objs: Iterable[M], fields: Sequence[str]) -
     use ``bulk_update`` itself.
     """
     rows = list(objs)
-    connection = connections[router.db_for_write(model)]
+    alias = router.db_for_write(model)
+    connection = connections[alias]
     if len(rows) < 2 or connection.vendor != "postgresql":
         return model._default_manager.bulk_update(rows, fields) if rows else 0
     meta = model._meta
@@ -273,7 +274,7 @@ def bulk_update_rows(model: type[M], objs: Iterable[M], fields: Sequence[str]) -
         return sql + f"WHERE {table}.{quoted[0]} = v.c0"
 
     per_statement, updated = max(1, MAX_PARAMS // len(columns)), 0
-    with transaction.atomic(using=router.db_for_write(model), savepoint=False), connection.cursor() as cursor:
+    with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             params = [

@@ -308,7 +308,8 @@ def debate_sessions_run_batch(
     Loads the sessions in one query and each distinct panel's plan once; without a ``market``, the
     configured source serves the whole batch and, when it is the embedded one, reads the bar
     histories in one query per symbol (``EmbeddedSource.prefetch``; each debate still sees no bar
-    after its own date). After commit, one
+    after its own date); the accounts of the debates given none are read together
+    (``account_sources_for``). After commit, one
     ``consensus_batch_created`` signal carries the batch's consensus rows in order. Returns the
     sessions in the order of ``runs``. Raises DebateSession.DoesNotExist for an unknown id, before
     anything runs.
@@ -333,8 +334,8 @@ def debate_sessions_run_batch(
         wanted = [(s.symbol, s.as_of) for s in running]
         market = batch_source(wanted, lookback=settings.ARENA_DEBATE_LOOKBACK_BARS)
     # The accounts of the debates the caller gave none: read together, one source per account.
-    unset = [sessions[i] for i, accounts in runs if accounts is None]
-    own = account_sources_for([s for s in unset if s.status == DebateStatus.RUNNING])
+    unset = {i for i, accounts in runs if accounts is None}
+    own = account_sources_for([s for s in running if s.pk in unset])
     finals = []
     for session_id, accounts in runs:
         session = sessions[session_id]
