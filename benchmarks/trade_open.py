@@ -1,7 +1,7 @@
 """CPU and statements of opening trades: one decision at a time, or a backtest day's batch.
 
 Each day: 15 buy decisions (3 simulated accounts x 5 symbols), opened either one at a time
-(``decision_trade_open``, the ``consensus_created`` hook) or as one batch (``decisions_trade_open``,
+(``decision_trade_open``, what the ``trade_open`` task runs) or as one batch (``decisions_trade_open``,
 the ``consensus_batch_created`` hook), submission deferred as in a backtest. Statement counts are
 exact (BEGIN and COMMIT included); judge CPU by ``time.process_time`` on a shared machine.
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from debates.models import DebateConsensus
-from outcomes.services import decision_trade_open, decisions_trade_open
+from outcomes.services import decision_trade_open_enqueue, decisions_trade_open
 
 logger = logging.getLogger(__name__)
 
@@ -20,16 +20,17 @@ def on_consensus_created(
     consensus: DebateConsensus | None = None,
     **kwargs: Any,
 ) -> None:
-    """A stored decision becomes its pending outcome and, for buy/sell, an order intent.
+    """A committed decision is queued to become its pending outcome and, for buy/sell, an order intent.
 
-    The debate passes the consensus it just stored (with its session), which saves reading it back.
-    Never raises into the debate that sent it (the debate is already committed): a failure is logged,
-    and ``update_outcomes`` picks up a decision left without its outcome.
+    The trade is opened by the ``outcomes.tasks.trade_open`` task, not inside the debate's call: the
+    debate is done once its decision is stored. Never raises into the debate that sent it (already
+    committed): a failure to enqueue is logged, and ``update_outcomes`` picks up a decision left
+    without its outcome. (``consensus`` is accepted for the signal's contract; the task reads by id.)
     """
     try:
-        decision_trade_open(consensus_id=consensus_id, consensus=consensus)
+        decision_trade_open_enqueue(consensus_id=consensus_id)
     except Exception:
-        logger.exception("decision %s of debate %s: trade not opened", consensus_id, session_id)
+        logger.exception("decision %s of debate %s: trade not queued", consensus_id, session_id)
 
 
 def on_consensus_batch_created(
@@ -39,9 +40,11 @@ def on_consensus_batch_created(
     consensuses: Sequence[DebateConsensus] | None = None,
     **kwargs: Any,
 ) -> None:
-    """Several stored decisions (one transaction's) become their outcomes and intents, in order.
+    """Several stored decisions (one transaction's) become their outcomes and intents, in order, here.
 
-    Same contract as :func:`on_consensus_created` for each: never raises into the debates that sent it.
+    Unlike a single decision's, a batch's trades are opened inline: its sender (a backtest's day) reads
+    them before it goes on, and one call opens them all for a few statements per account. The same
+    outcomes and intents as one ``trade_open`` per decision; never raises into the debates that sent it.
     """
     try:
         decisions_trade_open(consensus_ids=consensus_ids, consensuses=consensuses)

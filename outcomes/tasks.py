@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from outcomes.services import order_intent_claim, order_intent_submit, outcomes_update
+from outcomes.services import decision_trade_open, order_intent_claim, order_intent_submit, outcomes_update
+
+
+def trade_open(consensus_id: int) -> str:
+    """Open a committed decision's trade: its pending outcome and, for buy/sell, a risk-checked intent.
+
+    A second delivery finds the outcome and returns it unchanged (the account's row lock serialises two
+    deliveries running at once); an approved intent's submission is queued as ``order_submit``.
+    """
+    outcome = decision_trade_open(consensus_id=consensus_id)
+    intent = outcome.intent
+    return f"outcome {outcome.pk}" + (f", intent {intent.pk} {intent.status}" if intent else ", no trade")
 
 
 def order_submit(intent_id: int) -> str:

@@ -16,6 +16,7 @@ from outcomes.services.accounts import (
 from outcomes.services.opening import (
     IntentSpec,
     decision_trade_open,
+    decision_trade_open_enqueue,
     decisions_trade_open,
     order_intent_create,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "broker_order_cancel",
     "broker_order_sync",
     "decision_trade_open",
+    "decision_trade_open_enqueue",
     "decisions_trade_open",
     "intents_recover",
     "open_orders_sync",

@@ -34,6 +34,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import DecimalField, F, OuterRef, Q, Subquery
+from django_q.tasks import async_task
 
 from arena_project.bulk import bulk_insert
 from arena_project.errors import InvalidInputError
@@ -154,6 +155,18 @@ def decisions_trade_open(
         except Exception:
             logger.exception("decision %s: trade not opened", consensus_id)
     return [opened[consensus_id] for consensus_id in ids if consensus_id in opened]
+
+
+def decision_trade_open_enqueue(*, consensus_id: int) -> None:
+    """Queue :func:`decision_trade_open` for a decision just committed (``outcomes.tasks.trade_open``).
+
+    The debate that made the decision does not wait for its trade: opening it is the outcomes
+    worker's job, with its own retries, so a slow or unreachable broker (a remote account's snapshot
+    is an HTTP call) never holds a debate. Delivery is at-least-once and the task is idempotent (a
+    decision that has its outcome keeps it). Should the queue itself be unreachable, the decision is
+    left without its outcome and ``outcomes_update`` opens it on its next pass.
+    """
+    async_task("outcomes.tasks.trade_open", consensus_id, task_name=f"trade-open-{consensus_id}")
 
 
 def order_intent_create(
