@@ -58,7 +58,7 @@ def test_stage_two_suffices_when_the_dissenters_come_round(arena, scripted):
     assert session.consensus.decided_in_round == 2 and session.consensus.action == "buy"
 
 
-def test_stage_three_reruns_only_the_roles_not_yet_rerun(arena, scripted, api_client):
+def test_stage_three_reruns_only_the_roles_not_yet_rerun(arena, scripted, api_client, staff_user, client):
     script_analysts(scripted, "cheap", TWO_DISSENT)
     script_analysts(scripted, "powerful", {**CONFIRMED, **{r: ("bearish", 0.9) for r in MAJORITY}})
     session = run(staged_panel())
@@ -87,6 +87,13 @@ def test_stage_three_reruns_only_the_roles_not_yet_rerun(arena, scripted, api_cl
     assert escalation["rounds"] == 2 and escalation["roles"] == [*DISSENTERS, *MAJORITY]
     assert Decimal(escalation["cost_usd"]) == 6 * POWERFUL_CALL
     assert [m["round"] for m in body["messages"]] == [1] * 5 + [2] * 2 + [3] * 4
+
+    # the admin lists the third round with what it reran
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+    page = client.get(f"/admin/debates/debatesession/{session.pk}/change/").content.decode()
+    assert "bull → scripted-bull-powerful (the triggers still fire after the dissenters were rerun)" in page
 
 
 @pytest.mark.parametrize(("second_judge", "rounds"), [(0.2, 3), (0.6, 2)])
