@@ -257,6 +257,7 @@ class EscalationScope(models.TextChoices):
     DISSENTERS = "dissenters", "Disagreeing, low-confidence or failed roles"
     PANEL = "panel", "The whole panel"
     NONE = "none", "No analysts (switch the judge only)"
+    STAGED = "staged", "Dissenters first, then the rest of the panel if the triggers still fire"
 
 
 class ConfidenceMeasure(models.TextChoices):

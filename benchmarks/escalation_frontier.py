@@ -6,12 +6,14 @@ ArenaCoordinator with simulated agents registered as a provider. Per setting it 
 relative to an always-powerful panel and the share of decisions (buy / sell / hold) equal to that
 panel's, and writes the curve to benchmarks/out/escalation_frontier.svg. Each trigger family runs
 with and without the judge switch; combined triggers run as "any fires" (the default) and as "all
-fire" (``escalation_needs_all_triggers``).
+fire" (``escalation_needs_all_triggers``); the ``staged`` scope (dissenters first, the rest of the
+panel in a third round only when the triggers still escalate) runs under the same combined trigger.
 
 Then the bounds, i.e. what no trigger can beat:
-- an oracle per escalation mode (whole panel, dissenters, judge only, and any subset of analysts
-  chosen per debate): escalate exactly the debates whose cheap decision differs from the powerful
-  panel's and that the mode fixes, each the cheapest way, cheapest first;
+- an oracle per escalation mode (whole panel, dissenters, judge only, staged - the dissenters or,
+  where they do not fix it, the whole panel - and any subset of analysts chosen per debate):
+  escalate exactly the debates whose cheap decision differs from the powerful panel's and that the
+  mode fixes, each the cheapest way, cheapest first;
 - the best possible trigger for whole-panel escalation: the Bayes-optimal rule on the first round's
   answers, computed from the simulator's own distributions (a real trigger cannot know them), once
   with the confidences and once with the stances only.
@@ -322,6 +324,23 @@ def _settings(policy_cls):  # type: ignore[no-untyped-def]
                 label = f"agreement < {x:.2f} AND judge < {z:.2f}, dissenters < {floor:.2f}, cheap judge"
                 family = "agreement AND judge confidence, dissenters + floor, cheap judge"
                 out.append((family, label, policy))
+    # staged: the dissenters (and voices below the floor) first, the rest of the panel only when the
+    # triggers still escalate on the merged panel
+    for floor in (0.3, 0.5, 0.6):
+        for x in (0.7, 0.75, 0.8, 0.85):
+            for z in (0.4, 0.45, 0.5):
+                policy = policy_cls(
+                    escalate_on_low_agreement=True,
+                    agreement_threshold=x,
+                    escalate_on_low_judge_confidence=True,
+                    judge_confidence_threshold=z,
+                    escalation_needs_all_triggers=True,
+                    escalation_scope="staged",
+                    low_confidence_floor=floor,
+                    escalation_switches_judge=False,
+                )
+                label = f"agreement < {x:.2f} AND judge < {z:.2f}, staged < {floor:.2f}, cheap judge"
+                out.append(("agreement AND judge confidence, staged, cheap judge", label, policy))
     return out
 
 
@@ -343,6 +362,7 @@ ORACLE_MODES = (
     ("judge only (powerful judge)", "none", True),
 )
 ANY_SUBSET = "any subset of analysts, cheap judge"
+STAGED = "staged: dissenters, else the whole panel, cheap judge"
 
 
 def _record(count: int) -> list:  # type: ignore[type-arg]
@@ -517,14 +537,20 @@ def main() -> None:
         return reference_cost, correct(reference), rows, bounds
 
     async def _bounds(cheap, reference, reference_cost):  # type: ignore[no-untyped-def]
-        bounds, panel, seen = [], None, None
+        bounds, panel, seen, by_scope = [], None, None, {}
         for mode, scope, switch in ORACLE_MODES:
             plan = cheap_first.replace(policy=_always(policy_cls, scope, switch))
             actions, costs, first_round, _ = await _decide(plan, contexts, prices)
             if scope == "panel":
                 panel, seen = (actions, costs), first_round
             options = {i: [(a, c)] for i, (a, c) in enumerate(zip(actions, costs, strict=True))}
+            by_scope[scope, switch] = options
             bounds.append(oracle(mode, cheap, options, reference, reference_cost))
+        # Staged: per debate the dissenters' round alone, or the whole panel (what round 3 completes;
+        # priced as a whole-panel escalation, i.e. without round 2's judge: a lower bound).
+        dissenters, whole = by_scope["dissenters", False], by_scope["panel", False]
+        staged = {i: dissenters[i] + whole[i] for i in dissenters}
+        bounds.append(oracle(STAGED, cheap, staged, reference, reference_cost))
         # Any subset: a panel with escalation seats for exactly these roles reruns exactly these
         # (scope panel). Only debates the cheap round gets "wrong" can gain, so only they are run.
         wrong = [i for i, (a, r) in enumerate(zip(cheap[0], reference, strict=True)) if a != r]
@@ -674,6 +700,7 @@ def _svg(rows, args, prices, bounds) -> str:  # type: ignore[no-untyped-def]
         "#ff9896",
         "#98df8a",
         "#c5b0d5",
+        "#393b79",
     ]
     families = list(dict.fromkeys(r[0] for r in rows))
     parts = [

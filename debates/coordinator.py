@@ -1,6 +1,6 @@
 """The ArenaCoordinator: analysts in parallel under deadlines, the agreement, escalation, then the judge.
 
-One debate is at most two rounds (docs/coordinator.md has the whole flow):
+One debate is at most two rounds, three under the ``staged`` scope (docs/coordinator.md has the whole flow):
 
 1. The first-round analysts run concurrently on one event loop (asyncio tasks, no thread per call),
    each under ``min(per-call timeout, half the time left)`` so the judge always keeps its turn.
@@ -9,7 +9,9 @@ One debate is at most two rounds (docs/coordinator.md has the whole flow):
    may still escalate.
 2. An escalation reruns the chosen roles with their escalation profiles (the panel's scope), merges
    their answers over the first round's, and the judge (the escalation judge if the panel switches)
-   decides. There is never a third round.
+   decides. Under the ``staged`` scope round 2 reruns the dissenters only and the triggers are
+   evaluated again on the merged panel; if they still escalate, round 3 reruns the roles round 2
+   did not (no role twice). There is never a fourth round.
 
 The coordinator does not touch the database itself. It reports to a :class:`DebateObserver`: results
 that arrived while other calls are still outstanding are handed over before the coordinator waits
@@ -32,7 +34,7 @@ from decimal import Decimal
 from asgiref.sync import async_to_sync
 
 from agents.gateway import AgentResult, CallAttempt, CallStatus, run_agent
-from agents.models import ANALYST_ROLES, Provider, Role
+from agents.models import ANALYST_ROLES, EscalationScope, Provider, Role
 from agents.providers.base import AgentRequest, ProfileSpec, Usage
 from agents.schemas import AnalystOutput, AnalystView, JudgeOutput, MarketContext
 from agents.selectors import PanelPlan
@@ -44,6 +46,7 @@ from debates.escalation import (
     escalation_due,
     escalation_targets,
     judge_trigger,
+    remaining_targets,
 )
 from debates.tools import ToolRouter
 
@@ -348,7 +351,8 @@ class ArenaCoordinator:
     async def _escalate(
         self, outcome: DebateOutcome, first: RoundOutcome, context: MarketContext, clock: _Clock
     ) -> None:
-        """Run the second round, or explain why none can run and settle on the first round."""
+        """Run the second round (and, under the ``staged`` scope, a third when the triggers still
+        escalate), or explain why none can run and settle on the first round."""
         assert first.stats is not None  # noqa: S101 - set by the first round
         switch = bool(self.policy.escalation_switches_judge and self.plan.escalation_judge)
         targets = escalation_targets(
@@ -363,41 +367,99 @@ class ArenaCoordinator:
         why_not = self._why_no_escalation(targets, switch, clock)
         if why_not:
             first.notes.append(f"escalation not run: {why_not}")
-            await self._settle_first_round(outcome, first, context, clock)
+            await self._settle(outcome, first, context, clock, switch=False)
             return
         second = RoundOutcome(number=2, escalated=targets, judge_switched=switch)
         outcome.rounds.append(second)
+        staged = self.policy.escalation_scope == EscalationScope.STAGED
+        if await self._escalation_round(outcome, first, second, context, clock, staged=staged):
+            await self._last_stage(outcome, second, context, clock)
+
+    async def _escalation_round(
+        self,
+        outcome: DebateOutcome,
+        previous: RoundOutcome,
+        rnd: RoundOutcome,
+        context: MarketContext,
+        clock: _Clock,
+        *,
+        staged: bool,
+    ) -> bool:
+        """Rerun ``rnd.escalated`` over ``previous``'s panel, then let the judge decide.
+
+        With ``staged`` the triggers are evaluated again on the merged panel, as in the first round
+        (the judge is asked only when the analyst triggers leave it to the judge trigger), and True
+        means they still escalate: the caller runs the last stage and this round's judge, if asked,
+        does not decide. Otherwise its ``triggers_fired`` are informational.
+        """
         started = time.monotonic()
         try:
-            profiles = {t.role: self.plan.escalation[t.role] for t in targets}
-            await self._analysts(outcome, second, context, clock, profiles, "escalation")
-            second.answers = self._merge(first, second)
-            second.stats = panel_stats(second.answers)
-            second.triggers_fired = analyst_triggers(self.policy, second.stats, quorum=self.plan.quorum)
-            if second.stats.valid < self.plan.quorum:
-                outcome.failure = self._quorum_failure(first, second)
-                return
-            decision = await self._judge(second, context, clock, self._judge_profile(switch=switch))
+            profiles = {t.role: self.plan.escalation[t.role] for t in rnd.escalated}
+            await self._analysts(outcome, rnd, context, clock, profiles, "escalation")
+            rnd.answers = self._merge(previous, rnd)
+            rnd.stats = panel_stats(rnd.answers)
+            rnd.triggers_fired = analyst_triggers(self.policy, rnd.stats, quorum=self.plan.quorum)
+            if staged and escalation_due(self.policy, rnd.triggers_fired, judge_asked=False):
+                return True
+            if rnd.stats.valid < self.plan.quorum:
+                outcome.failure = self._quorum_failure(*outcome.rounds)
+                return False
+            decision = await self._judge(rnd, context, clock, self._judge_profile(switch=rnd.judge_switched))
+            if staged:
+                fired = judge_trigger(self.policy, decision, _error(rnd.judge_result))
+                if fired is not None:
+                    rnd.triggers_fired.append(fired)
+                if escalation_due(self.policy, rnd.triggers_fired, judge_asked=True):
+                    return True
             if decision is None:
-                outcome.failure = self._judge_failure(second)
+                outcome.failure = self._judge_failure(rnd)
+            return False
         finally:
-            second.latency_ms = _ms_since(started)
+            rnd.latency_ms = _ms_since(started)
 
-    async def _settle_first_round(
-        self, outcome: DebateOutcome, first: RoundOutcome, context: MarketContext, clock: _Clock
+    async def _last_stage(
+        self, outcome: DebateOutcome, second: RoundOutcome, context: MarketContext, clock: _Clock
     ) -> None:
-        """No escalation possible: the first round's judge decides (asked now if it was not yet)."""
-        assert first.stats is not None  # noqa: S101
-        if first.stats.valid < self.plan.quorum:
-            outcome.failure = self._quorum_failure(first)
+        """A staged escalation whose triggers still fire: round 3 reruns the roles round 2 did not,
+        so the panel ends fully escalated and no role is paid for twice; when none is left, or the
+        deadline has passed, round 2 settles (its judge decides, asked now if it was not yet)."""
+        targets = remaining_targets(
+            self.policy, escalation_roles=self.plan.escalation, rerun=[t.role for t in second.escalated]
+        )
+        why_not = ""
+        if not targets:
+            why_not = "every role with an escalation seat was already rerun"
+        elif clock.left() <= _MIN_STAGE_S:
+            why_not = f"the debate deadline ({self.plan.deadline_s:g} s) has passed"
+        if why_not:
+            second.notes.append(f"third round not run: {why_not}")
+            await self._settle(outcome, second, context, clock, switch=second.judge_switched)
             return
-        decision = first.judge_result.output if first.judge_result else None
-        if first.judge_result is None:
-            started = time.monotonic() - first.latency_ms / 1000
-            decision = await self._judge(first, context, clock, self._judge_profile(switch=False))
-            first.latency_ms = _ms_since(started)
+        third = RoundOutcome(number=3, escalated=targets, judge_switched=second.judge_switched)
+        outcome.rounds.append(third)
+        await self._escalation_round(outcome, second, third, context, clock, staged=False)
+
+    async def _settle(
+        self,
+        outcome: DebateOutcome,
+        rnd: RoundOutcome,
+        context: MarketContext,
+        clock: _Clock,
+        *,
+        switch: bool,
+    ) -> None:
+        """No further round possible: ``rnd``'s judge decides (asked now if it was not yet)."""
+        assert rnd.stats is not None  # noqa: S101
+        if rnd.stats.valid < self.plan.quorum:
+            outcome.failure = self._quorum_failure(*outcome.rounds)
+            return
+        decision = rnd.judge_result.output if rnd.judge_result else None
+        if rnd.judge_result is None:
+            started = time.monotonic() - rnd.latency_ms / 1000
+            decision = await self._judge(rnd, context, clock, self._judge_profile(switch=switch))
+            rnd.latency_ms = _ms_since(started)
         if not isinstance(decision, JudgeOutput):
-            outcome.failure = self._judge_failure(first)
+            outcome.failure = self._judge_failure(rnd)
 
     def _why_no_escalation(self, targets: list[EscalationTarget], switch: bool, clock: _Clock) -> str:
         if not targets and not switch:

@@ -5,7 +5,8 @@ and fires when its value is strictly below the threshold, compared at 6 decimal 
 debates/agreement.py). The coordinator calls :func:`analyst_triggers` after the first analyst round
 and :func:`judge_trigger` after a first-round judge; :func:`escalation_due` says whether the
 triggers that fired escalate (any one of them, or all switched-on ones), and
-:func:`escalation_targets` then says which roles the escalation profiles rerun. Nothing here
+:func:`escalation_targets` then says which roles the escalation profiles rerun (and, for the
+``staged`` scope's last round, :func:`remaining_targets`). Nothing here
 touches the database or the clock, so every rule is tested directly (tests/coordinator/test_triggers.py)
 and the simulator reuses it unchanged.
 """
@@ -165,9 +166,10 @@ def escalation_targets(
 
     ``asked`` are the first-round roles, ``answers`` their valid outputs, ``escalation_roles`` the
     roles that have an escalation seat (only those can be rerun). Scope ``panel`` reruns every one
-    of them; ``none`` reruns none; ``dissenters`` reruns a role that failed, disagrees with the
-    majority, answered below the low-confidence floor, or is the risk manager flagging high risk,
-    and adds escalation-only roles when the quorum fell short. When that leaves nothing to rerun
+    of them; ``none`` reruns none; ``dissenters`` (and ``staged``, for its first escalation round)
+    reruns a role that failed, disagrees with the majority, answered below the low-confidence floor,
+    or is the risk manager flagging high risk, and adds escalation-only roles when the quorum fell
+    short. When that leaves nothing to rerun
     and the judge does not switch either, the whole panel is rerun, so an escalation always
     changes something.
     """
@@ -209,3 +211,20 @@ def _dissent_reason(
     if role == Role.RISK_MANAGER and Trigger.HIGH_RISK in fired:
         reasons.append("flags high risk")
     return "; ".join(reasons)
+
+
+def remaining_targets(
+    policy: PanelPolicy, *, escalation_roles: Iterable[str], rerun: Iterable[str]
+) -> list[EscalationTarget]:
+    """The roles a ``staged`` escalation's last round reruns: every role with an escalation seat
+    that the first escalation round did not rerun (none is paid for twice), in panel order. Any
+    other scope has no such round."""
+    if policy.escalation_scope != EscalationScope.STAGED:
+        return []
+    done = set(rerun)
+    available = set(escalation_roles)
+    return [
+        EscalationTarget(role, "the triggers still fire after the dissenters were rerun")
+        for role in ANALYST_ROLES
+        if role in available and role not in done
+    ]

@@ -223,7 +223,7 @@ class DebateConsensus(TimeStampedModel):
         default=list, blank=True, help_text="Names of the first-round triggers that fired."
     )
     decided_in_round = models.PositiveSmallIntegerField(
-        default=1, help_text="The round whose judge decided (2 after an escalation)."
+        default=1, help_text="The round whose judge decided (2 or 3 after an escalation)."
     )
 
     class Meta:
@@ -254,8 +254,9 @@ class DebateRound(TimeStampedModel):
     the quorum fell short), so a round-1 list without a round 2 is possible.
     Round 2, when it ran, lists the roles it reran (``escalated_roles``, with the reason and the
     profile used) and whether the judge switched; its ``triggers_fired`` are informational (what
-    would still fire on the merged panel; there is never a third round). Written with the final
-    state, in the same transaction.
+    would still fire on the merged panel), except under the ``staged`` scope, where they are
+    evaluated again and, if they still escalate, round 3 reruns the roles round 2 did not (never
+    more than three rounds). Written with the final state, in the same transaction.
     """
 
     session = models.ForeignKey(DebateSession, on_delete=models.CASCADE, related_name="rounds")
@@ -292,7 +293,7 @@ class DebateRound(TimeStampedModel):
         ordering = ["session", "number"]
         constraints = [
             models.UniqueConstraint(fields=["session", "number"], name="debateround_unique_number"),
-            models.CheckConstraint(condition=Q(number__gte=1, number__lte=2), name="debateround_number_1_2"),
+            models.CheckConstraint(condition=Q(number__gte=1, number__lte=3), name="debateround_number_1_3"),
             models.CheckConstraint(condition=Q(cost_usd__gte=0), name="debateround_cost_gte_0"),
             models.CheckConstraint(
                 condition=Q(agreement_rate__isnull=True) | Q(agreement_rate__gte=0, agreement_rate__lte=1),

@@ -88,6 +88,8 @@ class ReplaySide:
     agreement_rate: float | None
     escalated: bool
     triggers_fired: list[str]
+    #: Rounds run: 1, 2 after an escalation, 3 after a staged escalation's last stage.
+    rounds: int
     cost_usd: Decimal
     calls: int
     stances: dict[str, str]
@@ -215,6 +217,7 @@ def _recorded_side(session: DebateSession) -> ReplaySide:
         agreement_rate=consensus.agreement_rate if consensus else None,
         escalated=consensus.escalated if consensus else len(session.rounds.all()) > 1,
         triggers_fired=list(consensus.triggers_fired) if consensus else [],
+        rounds=len(session.rounds.all()),
         cost_usd=session.total_cost_usd,
         calls=len(messages),
         stances=final,
@@ -236,6 +239,7 @@ def _replayed_side(plan: PanelPlan, outcome: DebateOutcome, overrides: dict[str,
         agreement_rate=outcome.agreement_rate if decision else None,
         escalated=outcome.escalated,
         triggers_fired=outcome.triggers_fired,
+        rounds=len(outcome.rounds),
         cost_usd=outcome.cost_usd,
         calls=len(outcome.results),
         stances={view.role: view.output.stance.value for view in outcome.valid_analysts},

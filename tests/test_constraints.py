@@ -21,6 +21,7 @@ from debates.models import (
     Bar,
     DebateConsensus,
     DebateMessage,
+    DebateRound,
     DebateSession,
     Instrument,
     ToolCall,
@@ -116,6 +117,7 @@ BAD_ROWS: dict[str, Callable[[dict[str, Any]], object]] = {
     "agentprofile_name_unique": lambda w: _profile(name="rules-bull"),
     "panel_one_default": lambda w: Panel.objects.create(name="second-default", is_default=True),
     "panel_quorum_lte_5": lambda w: Panel.objects.create(name="big-quorum", quorum=6),
+    "panel_escalation_scope_valid": lambda w: Panel.objects.create(name="p4", escalation_scope="everyone"),
     "panel_name_unique": lambda w: Panel.objects.create(name=w["panel"].name),
     "panelseat_one_per_role_stage": lambda w: _seat(w),
     "panelseat_stage_valid": lambda w: _seat(w, stage="lobby"),
@@ -150,6 +152,7 @@ BAD_ROWS: dict[str, Callable[[dict[str, Any]], object]] = {
     "debatemessage_validation_status_valid": lambda w: _message(w, validation_status="maybe"),
     "debatemessage_role_valid": lambda w: _message(w, role="oracle"),
     "debatemessage_one_per_role_round": lambda w: (_message(w), _message(w)),
+    "debateround_number_1_3": lambda w: DebateRound.objects.create(session=w["session"], number=4),
     "consensus_one_per_session": lambda w: (_consensus(w), _consensus(w)),
     "consensus_action_valid": lambda w: _consensus(w, action="yolo"),
     "consensus_size_0_1": lambda w: _consensus(w, size=1.01),
@@ -196,7 +199,8 @@ def test_good_rows_are_accepted(world):
         _session(world, started_at=timezone.now(), finished_at=timezone.now())
         _message(world, role=Role.JUDGE, profile=world["judge"], stance="", confidence=None)
         ToolCall.objects.create(session=world["session"], sequence=1, tool="get_bars")
-        Panel.objects.create(name="not-default", quorum=5)
+        Panel.objects.create(name="not-default", quorum=5, escalation_scope="staged")
+        DebateRound.objects.create(session=world["session"], number=3)  # a staged escalation's last round
 
 
 def test_a_second_debate_session_for_the_same_symbol_and_date_is_fine(world):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -214,7 +215,10 @@ class EscalationOutputSerializer(serializers.Serializer):
     """The escalation at a glance: why it ran, what it reran, and what it cost."""
 
     triggers_fired = serializers.ListField(child=serializers.CharField())
-    roles = serializers.ListField(child=serializers.CharField())
+    roles = serializers.ListField(
+        child=serializers.CharField(), help_text="Every role rerun, in the order of the escalation rounds."
+    )
+    rounds = serializers.IntegerField(help_text="Escalation rounds run: 1, or 2 under the staged scope.")
     judge_switched = serializers.BooleanField()
     judge_profile = serializers.CharField(allow_null=True)
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6)
@@ -269,7 +273,8 @@ class DebateSessionOutputSerializer(serializers.ModelSerializer):
 class DebateSessionDetailOutputSerializer(DebateSessionOutputSerializer):
     rounds = DebateRoundOutputSerializer(many=True)
     escalation = serializers.SerializerMethodField(
-        help_text="Null unless a second round ran; then its triggers, the roles it reran and its cost."
+        help_text="Null unless a second round ran; then its triggers, the roles the escalation rounds "
+        "reran and their cost."
     )
     messages = DebateMessageOutputSerializer(many=True)
     tool_calls = ToolCallOutputSerializer(many=True)
@@ -292,16 +297,17 @@ class DebateSessionDetailOutputSerializer(DebateSessionOutputSerializer):
         rounds = sorted(obj.rounds.all(), key=lambda r: r.number)
         if len(rounds) < 2:
             return None
-        first, second = rounds[0], rounds[1]
+        first, escalation = rounds[0], rounds[1:]
         return EscalationOutputSerializer(
             {
                 "triggers_fired": [f["trigger"] for f in first.triggers_fired],
-                "roles": [r["role"] for r in second.escalated_roles],
-                "judge_switched": second.judge_switched,
-                "judge_profile": second.judge_profile.name if second.judge_profile else None,
-                "cost_usd": second.cost_usd,
+                "roles": [r["role"] for rnd in escalation for r in rnd.escalated_roles],
+                "rounds": len(escalation),
+                "judge_switched": escalation[-1].judge_switched,
+                "judge_profile": escalation[-1].judge_profile.name if escalation[-1].judge_profile else None,
+                "cost_usd": sum((rnd.cost_usd for rnd in escalation), Decimal(0)),
                 "first_round_cost_usd": first.cost_usd,
-                "latency_ms": second.latency_ms,
+                "latency_ms": sum(rnd.latency_ms for rnd in escalation),
             }
         ).data
 

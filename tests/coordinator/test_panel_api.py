@@ -241,3 +241,20 @@ def test_admin_edits_the_policy_and_validates_seats(arena, staff_user, client):
     assert "needs an escalation judge seat" in refused.content.decode()
     arena.refresh_from_db()
     assert arena.agreement_threshold == 0.55
+
+
+def test_the_staged_scope_is_a_choice_that_needs_escalation_seats(arena, staff_client):
+    created = staff_client.post(URL, payload(escalation_scope="staged"), format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["escalation_scope"] == "staged"
+    assert Panel.objects.get(name="escalating").escalation_scope == "staged"
+
+    no_seats = payload(
+        name="staged-without-seats",
+        escalation_scope="staged",
+        escalation_switches_judge=False,
+        seats=rules_seats(escalation=False),
+    )
+    response = staff_client.post(URL, no_seats, format="json")
+    assert response.status_code == 400
+    assert "has no escalation seats" in str(response.json()["extra"]["fields"]["escalation_scope"])

@@ -14,6 +14,7 @@ from debates.escalation import (
     escalation_due,
     escalation_targets,
     judge_trigger,
+    remaining_targets,
 )
 from tests.coordinator.scripted import analyst, judge_output
 
@@ -234,3 +235,14 @@ def test_all_triggers_lets_a_quorum_shortfall_escalate_alone():
     only_quorum = PanelPolicy(escalate_on_quorum_shortfall=True, escalation_needs_all_triggers=True)
     assert not escalation_due(only_quorum, [], judge_asked=True)
     assert not escalation_due(PanelPolicy(escalation_needs_all_triggers=True), [], judge_asked=True)
+
+
+def test_remaining_targets_are_the_roles_not_yet_rerun_and_only_when_staged():
+    staged = PanelPolicy(escalation_scope="staged")
+    roles = ["bull", "bear", "risk_manager", "technical_analyst"]
+    left = remaining_targets(staged, escalation_roles=roles, rerun=["bear", "fundamental_analyst"])
+    assert [t.role for t in left] == ["bull", "risk_manager", "technical_analyst"]
+    assert remaining_targets(staged, escalation_roles=roles, rerun=roles) == []
+    for scope in ("dissenters", "panel", "none"):
+        policy = PanelPolicy(escalation_scope=scope)
+        assert remaining_targets(policy, escalation_roles=roles, rerun=[]) == []

@@ -24,7 +24,8 @@ def _decision(side: ReplaySide) -> str:
 def _escalated(side: ReplaySide) -> str:
     if not side.escalated:
         return "no" + (f" (fired: {', '.join(side.triggers_fired)})" if side.triggers_fired else "")
-    return f"yes ({', '.join(side.triggers_fired) or 'no trigger recorded'})"
+    stages = f", {side.rounds} rounds" if side.rounds > 2 else ""
+    return f"yes ({', '.join(side.triggers_fired) or 'no trigger recorded'}{stages})"
 
 
 class Command(BaseCommand):
