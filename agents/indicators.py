@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import talib
 
+from agents.memo import IdentityMemo
 from agents.schemas import BarData
 
 TRADING_DAYS = 252
@@ -108,3 +109,8 @@ def compute(bars: Sequence[BarData]) -> Indicators:
         bollinger_pct_b=_bollinger_pct_b(close),
         range_position_252d=_range_position(close, TRADING_DAYS),
     )
+
+
+# One debate's agents read the same bar list (a frozen context's): the rules analysts and the prompt
+# renderer share one computation of it instead of one per agent.
+computed_once: IdentityMemo[Sequence[BarData], Indicators] = IdentityMemo(compute)

@@ -23,6 +23,7 @@ from django.conf import settings
 from pydantic import BaseModel
 
 from agents import indicators
+from agents.memo import IdentityMemo
 from agents.models import Role
 from agents.schemas import MarketContext
 
@@ -83,7 +84,7 @@ def _fmt(value: float | None, pct: bool = False) -> str:
 def _indicator_lines(context: MarketContext) -> str:
     if not context.bars:
         return "none (no bars)"
-    ind = indicators.compute(context.bars)
+    ind = indicators.computed_once(context.bars)
     rows = [
         ("close", _fmt(ind.close)),
         ("sma_20", _fmt(ind.sma_20)),
@@ -121,11 +122,15 @@ def _context_values(context: MarketContext) -> dict[str, Any]:
     }
 
 
+# Every agent of a debate renders the same frozen context: its lines are built once per context.
+_context_values_once: IdentityMemo[MarketContext, dict[str, Any]] = IdentityMemo(_context_values)
+
+
 def render_agent_prompt(
     *, role: str, context: MarketContext, analyst_views: tuple[Any, ...], quorum: int, version: str
 ) -> RenderedPrompt:
     """The system and user messages for one role on one market context."""
-    values = _context_values(context)
+    values = dict(_context_values_once(context))  # a copy: the role's own values are added below
     title = Role(role).label if role in Role.values else role
     values.update(role_title=title.lower())
     if role == Role.JUDGE:

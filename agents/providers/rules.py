@@ -8,9 +8,7 @@ one confirms trends across more horizons and is more conservative with its confi
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from agents import indicators
 from agents.indicators import Indicators
@@ -20,7 +18,6 @@ from agents.schemas import (
     Action,
     AnalystOutput,
     AnalystView,
-    BarData,
     JudgeOutput,
     OrderIntentSpec,
     RiskCheckResult,
@@ -31,31 +28,6 @@ from agents.schemas import (
 
 PROMPT_VERSION = "rules-v1"
 MIN_BARS = 30
-
-# The analysts of one debate read the same bar list: compute its indicators once, not once each.
-_RECENT_MAX = 32
-_recent: OrderedDict[int, tuple[Sequence[BarData], Indicators]] = OrderedDict()
-_recent_lock = threading.Lock()
-
-
-def _indicators(bars: Sequence[BarData]) -> Indicators:
-    """``indicators.compute(bars)``, remembered for the last few bar lists by identity.
-
-    An entry holds its list, so the id cannot be reused by another list while it is remembered; the
-    lists come from frozen contexts (agents.schemas.MarketContext) and are never changed in place.
-    """
-    key = id(bars)
-    with _recent_lock:
-        hit = _recent.get(key)
-        if hit is not None and hit[0] is bars:
-            _recent.move_to_end(key)
-            return hit[1]
-    result = indicators.compute(bars)
-    with _recent_lock:
-        _recent[key] = (bars, result)
-        while len(_recent) > _RECENT_MAX:
-            _recent.popitem(last=False)
-    return result
 
 
 def _signal(name: str, value: float | None, reading: Stance, note: str) -> Signal:
@@ -351,7 +323,7 @@ class RulesProvider:
         elif len(request.context.bars) < MIN_BARS:
             output = _insufficient(len(request.context.bars))
         else:
-            output = ANALYSTS[request.role](_indicators(request.context.bars), deep)
+            output = ANALYSTS[request.role](indicators.computed_once(request.context.bars), deep)
         return ProviderReply(
             text=output.model_dump_json(), parsed=output, usage=Usage(), prompt_version=PROMPT_VERSION
         )

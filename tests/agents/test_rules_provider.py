@@ -12,7 +12,6 @@ from pydantic import ValidationError
 from agents import gateway, indicators
 from agents.gateway import CallStatus, run_agent
 from agents.models import ANALYST_ROLES, Role
-from agents.providers import rules
 from agents.providers.base import AgentRequest, ProfileSpec, ProviderCall, ProviderReply, Usage
 from agents.providers.rules import MIN_BARS, RulesProvider, judge
 from agents.schemas import (
@@ -115,10 +114,10 @@ def ask(role: str, bars: list[BarData], *, deep: bool = False) -> AnalystOutput:
 
 def test_analysts_of_one_context_share_one_indicator_computation() -> None:
     up, down = _context(uptrend()), _context(downtrend())
-    first = rules._indicators(up.bars)
-    assert rules._indicators(up.bars) is first  # the second analyst of the debate reuses it
+    first = indicators.computed_once(up.bars)
+    assert indicators.computed_once(up.bars) is first  # the second analyst of the debate reuses it
     assert first == indicators.compute(up.bars)
-    assert rules._indicators(down.bars) == indicators.compute(down.bars) != first
+    assert indicators.computed_once(down.bars) == indicators.compute(down.bars) != first
     # Each analyst still answers exactly as with a fresh computation, whatever ran before.
     for role in ANALYST_ROLES:
         assert (

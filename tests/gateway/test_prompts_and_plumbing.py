@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from agents.gateway import run_agent
 from agents.models import BudgetReservation, BudgetWindow
-from agents.prompts import PromptError, available_versions, render_agent_prompt
+from agents.prompts import PromptError, _context_values_once, available_versions, render_agent_prompt
 from agents.providers.base import AgentRequest
 from agents.providers.http import retry_after_seconds, strict_json_schema
 from agents.redact import redact
@@ -36,6 +36,20 @@ def test_prompt_version_names_the_role_and_hashes_the_templates() -> None:
     assert bull.version == other_day.version  # the data changes, the instructions do not
     assert "ACME" in bull.user and "rsi_14" in bull.user and "$" not in bull.system
     assert "v1" in available_versions()
+
+
+def test_agents_of_one_context_get_its_prompt_lines_built_once_and_each_its_own_role() -> None:
+    context = market_context()
+    same_values = market_context()  # equal, but another object: its own entry
+    bull = render_agent_prompt(role="bull", context=context, analyst_views=(), quorum=3, version="v1")
+    bear = render_agent_prompt(role="bear", context=context, analyst_views=(), quorum=3, version="v1")
+    again = render_agent_prompt(role="bull", context=same_values, analyst_views=(), quorum=3, version="v1")
+
+    assert _context_values_once(context) is _context_values_once(context)
+    assert _context_values_once(same_values) is not _context_values_once(context)
+    assert "role_title" not in _context_values_once(context)  # a role's values stay its own
+    assert bull.user == again.user and bull.user != bear.user
+    assert "bull" in bull.user.lower() and "bear" in bear.user.lower()
 
 
 def test_judge_prompt_carries_the_analyst_views() -> None:
