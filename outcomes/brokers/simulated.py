@@ -18,7 +18,7 @@ account's cash) are the broker's side; our view of them lives in BrokerOrder and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
@@ -326,16 +326,28 @@ class SimulatedBroker:
     ) -> tuple[AccountState, list[PositionState]]:
         """:meth:`book` for a caller that already holds ``account``'s row lock in its transaction
         (the trade hook): the same reads and matching, without locking the row a second time."""
+        return self.books_locked(account, as_ofs=[as_of])[as_of]
+
+    def books_locked(
+        self, account: TradingAccount, *, as_ofs: Sequence[dt.date | None]
+    ) -> dict[dt.date | None, tuple[AccountState, list[PositionState]]]:
+        """:meth:`book_locked` as of each of several dates, for the price of one: the open orders are
+        advanced and the cash they reserve is read once, and every date's marks come in one query.
+
+        Only the marks depend on the date (cash, positions and open orders are the book as it
+        stands), and under the row lock nothing else moves them, so this is exactly what calling
+        :meth:`book_locked` once per date returns (a batch of decisions opening trades asks this)."""
         if account.pk != self.account_id:
             raise ValueError(f"account {account.pk} is not this broker's account {self.account_id}")
         still_open = self._advance_all(account)
-        positions = self._positions(account, as_of)
         reserved = self._reserved_cash(account, still_open)
-        value = sum((p.market_value for p in positions), ZERO)
-        state = AccountState(
-            cash=account.cash, equity=account.cash + value, buying_power=max(account.cash - reserved, ZERO)
-        )
-        return state, positions
+        cash, buying_power = account.cash, max(account.cash - reserved, ZERO)
+        books = {}
+        for as_of, positions in self._positions_at(account, as_ofs).items():
+            value = sum((p.market_value for p in positions), ZERO)
+            state = AccountState(cash=cash, equity=cash + value, buying_power=buying_power)
+            books[as_of] = (state, positions)
+        return books
 
     def trading_session(self, *, symbol: str, as_of: dt.date) -> SessionState:
         """The simulated clock: a decision dated on a trading day trades from the next bar."""
@@ -389,29 +401,33 @@ class SimulatedBroker:
             reserved += (order.quantity - order.filled_qty) * price * (1 + account.slippage_bps / BPS)
         return reserved
 
-    def _positions(self, account: TradingAccount, as_of: dt.date | None) -> list[PositionState]:
-        """Each position at its last close on or before ``as_of`` (its average price when it has none),
-        marks included, in one query."""
-        closes = daily_bars(OuterRef(OuterRef("symbol")))
-        if as_of is not None:
-            closes = closes.filter(date__lte=as_of)
-        rows = (
-            SimPosition.objects.filter(account=account)
-            .annotate(close=Subquery(closes.order_by("-date").values("close")[:1]))
-            .order_by("symbol")
-        )
-        result = []
-        for position in rows:
-            mark = position.close or position.average_price
-            result.append(
+    def _positions_at(
+        self, account: TradingAccount, as_ofs: Sequence[dt.date | None]
+    ) -> dict[dt.date | None, list[PositionState]]:
+        """Each position at its last close on or before each of ``as_ofs`` (the latest close for None;
+        its average price when it has none), marks included, in one query: one mark column per date."""
+        dates = list(dict.fromkeys(as_ofs))
+        marks = {}
+        for i, as_of in enumerate(dates):
+            closes = daily_bars(OuterRef(OuterRef("symbol")))
+            if as_of is not None:
+                closes = closes.filter(date__lte=as_of)
+            marks[f"close_{i}"] = Subquery(closes.order_by("-date").values("close")[:1])
+        rows = list(SimPosition.objects.filter(account=account).annotate(**marks).order_by("symbol"))
+        return {
+            as_of: [
                 PositionState(
                     symbol=position.symbol,
                     quantity=position.quantity,
                     average_price=position.average_price,
-                    market_value=price_round(position.quantity * mark),
+                    market_value=price_round(
+                        position.quantity * (getattr(position, f"close_{i}") or position.average_price)
+                    ),
                 )
-            )
-        return result
+                for position in rows
+            ]
+            for i, as_of in enumerate(dates)
+        }
 
     def _advance_all(self, account: TradingAccount) -> list[SimOrder]:
         """Advance every open order; returns them (some may have closed since)."""

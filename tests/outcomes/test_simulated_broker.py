@@ -201,3 +201,21 @@ def test_a_debate_reads_the_book_as_it_stood_on_its_date(bars: None) -> None:
     assert after.account(as_of=D3).cash == D(100_000) - 1020 - 1 + 396 - 1
     account.refresh_from_db()
     assert after.account(as_of=D3).cash == account.cash  # the replay agrees with the live book
+
+
+def test_books_as_of_several_dates_are_each_dates_book(bars: None) -> None:
+    """One read for several dates (a batch opening trades) gives each date's own book: the marks
+    move with the date, the cash and what open buys reserve do not."""
+    account, broker = sim()
+    broker.submit(order())  # 10 @ 102 on D1
+    broker.submit(order(cid="open", kind="limit", limit="50", tif="gtc", as_of=D1))  # reserves 500
+    account.refresh_from_db()
+    dates = [D3, D1, None, D2, D1]
+    books = broker.books_locked(account, as_ofs=dates)
+    assert list(books) == [D3, D1, None, D2]
+    assert books == {as_of: broker.book_locked(account, as_of=as_of) for as_of in dates}
+    equity = {as_of: state.equity for as_of, (state, _positions) in books.items()}
+    cash = D(100_000) - 1020
+    assert equity == {D1: cash + 1030, D2: cash + 990, D3: cash + 960, None: cash + 960}
+    assert {state.buying_power for state, _positions in books.values()} == {cash - 500}
+    assert [p.market_value for p in books[D2][1]] == [D(990)]
