@@ -18,7 +18,7 @@ account's cash) are the broker's side; our view of them lives in BrokerOrder and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
@@ -143,17 +143,66 @@ def book_as_of(account: TradingAccount, as_of: dt.date) -> tuple[Decimal, dict[s
 
     Replayed from the fills, so a debate dated in the past never sees positions bought after it.
     """
+    return books_as_of(account, [as_of])[as_of]
+
+
+def books_as_of(
+    account: TradingAccount, as_ofs: Iterable[dt.date]
+) -> dict[dt.date, tuple[Decimal, dict[str, tuple[Decimal, Decimal]]]]:
+    """:func:`book_as_of` for each of several dates (a batch of debates), from one read of the fills:
+    they are replayed once, in date order, and the book is taken as it stands after each date."""
+    dates = sorted(set(as_ofs))
+    books: dict[dt.date, tuple[Decimal, dict[str, tuple[Decimal, Decimal]]]] = {}
+    if not dates:
+        return books
     cash = account.starting_cash
     held: dict[str, tuple[Decimal, Decimal]] = {}
-    fills = SimFill.objects.filter(order__account=account, bar_date__lte=as_of).order_by("bar_date", "id")
-    for symbol, side, quantity, price, commission in fills.values_list(
-        "order__symbol", "order__side", "quantity", "price", "commission"
+
+    def taken() -> tuple[Decimal, dict[str, tuple[Decimal, Decimal]]]:
+        return cash, {s: (q, price_round(a)) for s, (q, a) in held.items() if q != 0}
+
+    pending = iter(dates)
+    upcoming = next(pending, None)
+    fills = SimFill.objects.filter(order__account=account, bar_date__lte=dates[-1]).order_by("bar_date", "id")
+    for symbol, side, quantity, price, commission, bar_date in fills.values_list(
+        "order__symbol", "order__side", "quantity", "price", "commission", "bar_date"
     ):
+        while upcoming is not None and upcoming < bar_date:
+            books[upcoming] = taken()
+            upcoming = next(pending, None)
         delta = quantity if side == Side.BUY else -quantity
         cash -= delta * price + commission
         old, average = held.get(symbol, (ZERO, ZERO))
         held[symbol] = (old + delta, moved_average(old, average, delta, price))
-    return cash, {s: (q, price_round(a)) for s, (q, a) in held.items() if q != 0}
+    while upcoming is not None:
+        books[upcoming] = taken()
+        upcoming = next(pending, None)
+    return books
+
+
+def last_closes(
+    symbols: Iterable[str], as_ofs: Iterable[dt.date]
+) -> dict[tuple[str, dt.date], Decimal | None]:
+    """:func:`last_close` of each symbol as of each date, in one query (one column per date)."""
+    dates = sorted(set(as_ofs))
+    wanted = sorted(set(symbols))
+    if not dates or not wanted:
+        return {}
+    columns = {
+        f"close_{i}": Subquery(
+            Bar.objects.filter(instrument=OuterRef("pk"), timeframe=Timeframe.DAY, date__lte=as_of)
+            .order_by("-date")
+            .values("close")[:1]
+        )
+        for i, as_of in enumerate(dates)
+    }
+    rows = Instrument.objects.filter(symbol__in=wanted).order_by().annotate(**columns)
+    found = {row.symbol: row for row in rows}
+    return {
+        (symbol, as_of): getattr(found[symbol], f"close_{i}") if symbol in found else None
+        for symbol in wanted
+        for i, as_of in enumerate(dates)
+    }
 
 
 def simulated_session(symbol: str, as_of: dt.date, *, traded: bool) -> SessionState:

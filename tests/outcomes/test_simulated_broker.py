@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
@@ -219,3 +220,30 @@ def test_books_as_of_several_dates_are_each_dates_book(bars: None) -> None:
     assert equity == {D1: cash + 1030, D2: cash + 990, D3: cash + 960, None: cash + 960}
     assert {state.buying_power for state, _positions in books.values()} == {cash - 500}
     assert [p.market_value for p in books[D2][1]] == [D(990)]
+
+
+def test_a_batchs_source_reads_each_dates_book_as_one_debate_would(
+    bars: None, django_assert_num_queries: Any
+) -> None:
+    """A source shared by a batch replays the fills once for all its debates' dates (and marks the
+    positions in one query), and each date's book is the one a debate alone reads."""
+    from outcomes.services import TradingAccountSource
+
+    account, broker = sim(commission_per_order=D(1))
+    broker.submit(order())  # 10 @ 102 on D1, fee 1
+    broker.submit(order(cid="s", side="sell", qty="4", as_of=D2))  # 4 @ 99 on D3
+    dates = [D3, D0, D4, D1, D2]
+    shared = TradingAccountSource(account, as_ofs=dates)
+    with django_assert_num_queries(2):  # the fills, the marks
+        books = {as_of: (shared.account(as_of=as_of), shared.positions(as_of=as_of)) for as_of in dates}
+    alone = {
+        as_of: (
+            TradingAccountSource(account).account(as_of=as_of),
+            TradingAccountSource(account).positions(as_of=as_of),
+        )
+        for as_of in dates
+    }
+    assert books == alone
+    assert [len(positions) for _state, positions in (books[d] for d in (D0, D1, D3))] == [0, 1, 1]
+    assert books[D1][1][0].market_value == D(1030) and books[D4][1][0].market_value == D(6 * 96)
+    assert books[D3][0].cash == D(100_000) - 1020 - 1 + 396 - 1
