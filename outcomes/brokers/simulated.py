@@ -181,21 +181,20 @@ def books_as_of(
 
 
 def last_closes(
-    symbols: Iterable[str], as_ofs: Iterable[dt.date]
-) -> dict[tuple[str, dt.date], Decimal | None]:
-    """:func:`last_close` of each symbol as of each date, in one query (one column per date)."""
-    dates = sorted(set(as_ofs))
+    symbols: Iterable[str], as_ofs: Iterable[dt.date | None]
+) -> dict[tuple[str, dt.date | None], Decimal | None]:
+    """:func:`last_close` of each symbol as of each date (None: the latest), in one query with one
+    column per date, and none at all without symbols."""
+    dates = list(dict.fromkeys(as_ofs))
     wanted = sorted(set(symbols))
     if not dates or not wanted:
         return {}
-    columns = {
-        f"close_{i}": Subquery(
-            Bar.objects.filter(instrument=OuterRef("pk"), timeframe=Timeframe.DAY, date__lte=as_of)
-            .order_by("-date")
-            .values("close")[:1]
-        )
-        for i, as_of in enumerate(dates)
-    }
+    columns = {}
+    for i, as_of in enumerate(dates):
+        bars = Bar.objects.filter(instrument=OuterRef("pk"), timeframe=Timeframe.DAY)
+        if as_of is not None:
+            bars = bars.filter(date__lte=as_of)
+        columns[f"close_{i}"] = Subquery(bars.order_by("-date").values("close")[:1])
     rows = Instrument.objects.filter(symbol__in=wanted).order_by().annotate(**columns)
     found = {row.symbol: row for row in rows}
     return {
@@ -454,15 +453,10 @@ class SimulatedBroker:
         self, account: TradingAccount, as_ofs: Sequence[dt.date | None]
     ) -> dict[dt.date | None, list[PositionState]]:
         """Each position at its last close on or before each of ``as_ofs`` (the latest close for None;
-        its average price when it has none), marks included, in one query: one mark column per date."""
+        its average price when it has none): the positions in one query, their marks in another."""
         dates = list(dict.fromkeys(as_ofs))
-        marks = {}
-        for i, as_of in enumerate(dates):
-            closes = daily_bars(OuterRef(OuterRef("symbol")))
-            if as_of is not None:
-                closes = closes.filter(date__lte=as_of)
-            marks[f"close_{i}"] = Subquery(closes.order_by("-date").values("close")[:1])
-        rows = list(SimPosition.objects.filter(account=account).annotate(**marks).order_by("symbol"))
+        rows = list(SimPosition.objects.filter(account=account).order_by("symbol"))
+        closes = last_closes({p.symbol for p in rows}, dates)
         return {
             as_of: [
                 PositionState(
@@ -470,12 +464,12 @@ class SimulatedBroker:
                     quantity=position.quantity,
                     average_price=position.average_price,
                     market_value=price_round(
-                        position.quantity * (getattr(position, f"close_{i}") or position.average_price)
+                        position.quantity * (closes[position.symbol, as_of] or position.average_price)
                     ),
                 )
                 for position in rows
             ]
-            for i, as_of in enumerate(dates)
+            for as_of in dates
         }
 
     def _advance_all(self, account: TradingAccount) -> list[SimOrder]:

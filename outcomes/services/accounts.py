@@ -142,7 +142,7 @@ class TradingAccountSource:
         as_of: dt.date,
         cash: Decimal,
         held: dict[str, tuple[Decimal, Decimal]],
-        closes: dict[tuple[str, dt.date], Decimal | None],
+        closes: dict[tuple[str, dt.date | None], Decimal | None],
     ) -> tuple[Account, list[Position]]:
         """The debates' view of the replayed book as of ``as_of``: each position at its last close."""
         # Same value, same text: an account just created holds Decimal("100000"), one read back from

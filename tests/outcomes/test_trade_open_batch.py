@@ -215,7 +215,7 @@ def test_a_batch_costs_a_few_statements_per_account(
     make_decision: Decide,
     django_assert_max_num_queries: Any,
 ) -> None:
-    """15 decisions, 3 accounts x 5 symbols (a backtest's day): 15 statements, not ~200."""
+    """15 decisions, 3 accounts x 5 symbols (a backtest's day): 16 statements, not ~200."""
     a, b = accounts
     c = trading_account_create(name="batch-c", starting_cash=D(100_000))
     decisions = [
@@ -226,8 +226,9 @@ def test_a_batch_costs_a_few_statements_per_account(
     consensuses = list(
         DebateConsensus.objects.select_related("session").filter(pk__in=[d.pk for d in decisions])
     )
-    # links, savepoint, lock, facts, ledger, 3 x (open orders, positions), 3 inserts, release
-    with order_submission_deferred(), django_assert_max_num_queries(15):
+    # links, savepoint, lock, facts, ledger, 3 x (open orders, positions), the marks of A's ACME,
+    # 3 inserts, release
+    with order_submission_deferred(), django_assert_max_num_queries(16):
         opened = decisions_trade_open(consensus_ids=[d.pk for d in decisions], consensuses=consensuses)
     assert len(opened) == 15 and all(o.intent is not None for o in opened)
 
@@ -281,8 +282,8 @@ def test_a_batch_reads_an_accounts_book_once_for_all_its_dates(
         on(a, make_decision(symbol=symbol, size=0.01, as_of=day))
         for symbol, day in zip(symbols, acme_days(5), strict=True)
     ]
-    # links, savepoint, lock, facts, ledger, open orders, positions, 3 inserts, release
-    with order_submission_deferred(), django_assert_max_num_queries(11):
+    # links, savepoint, lock, facts, ledger, open orders, positions, their marks, 3 inserts, release
+    with order_submission_deferred(), django_assert_max_num_queries(12):
         opened = decisions_trade_open(consensus_ids=[d.pk for d in decisions], consensuses=decisions)
     assert len(opened) == 5 and all(o.intent is not None for o in opened)
 
