@@ -280,6 +280,17 @@ def _outcome(prepared: _Run) -> DebateOutcome:
         return _crashed(exc)
 
 
+async def _aoutcome(prepared: _Run) -> DebateOutcome:
+    """:func:`_outcome` on the caller's event loop."""
+    try:
+        return await prepared.adebate()
+    except (DebateFailedError, ToolError) as exc:
+        return DebateOutcome(failure=str(exc))
+    except Exception as exc:  # a bug must still end the session, never leave it running
+        logger.exception("debate %s crashed", prepared.session.pk)
+        return _crashed(exc)
+
+
 def _crashed(exc: Exception) -> DebateOutcome:
     return DebateOutcome(failure=f"Internal error: {type(exc).__name__}: {exc}")
 
@@ -336,12 +347,12 @@ def debate_sessions_run_batch(
     # The accounts of the debates the caller gave none: read together, one source per account.
     unset = {i for i, accounts in runs if accounts is None}
     own = account_sources_for([s for s in running if s.pk in unset])
-    finals = []
-    for session_id, accounts in runs:
-        session = sessions[session_id]
-        if session.status == DebateStatus.RUNNING:
-            source = accounts or own.get(session_id)
-            finals.append(_batch_attempt(session, plans[session.panel_id], market, source))
+    todo = [
+        (sessions[i], plans[sessions[i].panel_id], accounts or own.get(i))
+        for i, accounts in runs
+        if sessions[i].status == DebateStatus.RUNNING
+    ]
+    finals = async_to_sync(_batch_arun)(todo, market) if todo else []
     consensuses = _persist_many(finals)
     if consensuses:
         transaction.on_commit(
@@ -352,18 +363,26 @@ def debate_sessions_run_batch(
     return [sessions[i] for i in ids]
 
 
-def _batch_attempt(
+async def _batch_arun(
+    todo: Sequence[tuple[DebateSession, PanelPlan, AccountSource | None]], market: MarketDataSource | None
+) -> list[_Final]:
+    """A batch's debates one after the other on one event loop (one async_to_sync for the batch,
+    not a loop and a thread per debate); their database work runs on the caller's thread."""
+    return [await _batch_attempt(session, plan, market, accounts) for session, plan, accounts in todo]
+
+
+async def _batch_attempt(
     session: DebateSession, plan: PanelPlan, market: MarketDataSource | None, accounts: AccountSource | None
 ) -> _Final:
     """One session's attempt of a batch, run to its end (cancelled at once on a cancel request)."""
     if session.cancel_requested_at is not None:
         return _Final(session, session.attempts, DebateOutcome(interrupted=DebateCancelledError.kind))
     try:
-        prepared = _attempt_start(session, plan, market, accounts)
+        prepared = await sync_to_async(_attempt_start, thread_sensitive=True)(session, plan, market, accounts)
     except Exception as exc:  # setting up one debate must not cost the others theirs
         logger.exception("debate %s crashed", session.pk)
         return _Final(session, session.attempts, _crashed(exc))
-    return prepared.final(_outcome(prepared))
+    return prepared.final(await _aoutcome(prepared))
 
 
 def debate_sessions_run(*, session_ids: Sequence[int]) -> list[DebateSession]:
@@ -470,6 +489,17 @@ class _Run:
         except ToolError:
             self._restart()
         return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
+
+    async def adebate(self) -> DebateOutcome:
+        """:meth:`debate` on the caller's event loop (a batch runs its debates on one)."""
+        symbol, as_of = self.session.symbol, self.session.as_of
+        if self.router is self.live:
+            return await self.coordinator.arun_through(self.router, symbol, as_of)
+        try:
+            return await self.coordinator.arun_through(self.router, symbol, as_of)
+        except ToolError:
+            await sync_to_async(self._restart, thread_sensitive=True)()
+        return await self.coordinator.arun_through(self.router, symbol, as_of)
 
     def context(self) -> MarketContext:
         """The context alone (for callers that run the coordinator on their own event loop)."""

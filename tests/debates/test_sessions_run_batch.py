@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connection
 from django.db.models import F, Model
 from django.test.utils import CaptureQueriesContext
@@ -185,20 +186,23 @@ def test_cancelled_superseded_and_crashed_debates_end_right_and_the_others_compl
     early, late, superseded, crashed, fine, finished = _sessions(arena)
     debate_session_run(session_id=finished.pk)  # already completed: returned as it is
     DebateSession.objects.filter(pk=early.pk).update(cancel_requested_at=timezone.now(), error="stop it")
-    real_debate = services._Run.debate
+    real_debate = services._Run.adebate
 
-    def debate(run: services._Run) -> Any:
-        if run.session.pk == crashed.pk:
-            raise RuntimeError("boom")
-        outcome = real_debate(run)
+    def meanwhile(run: services._Run) -> None:
         mine = DebateSession.objects.filter(pk=run.session.pk)
         if run.session.pk == late.pk:  # a cancel request arrives after the debate, before the write
             mine.update(cancel_requested_at=timezone.now())
         if run.session.pk == superseded.pk:  # its lease ran out and another worker claimed it
             mine.update(attempts=F("attempts") + 1)
+
+    async def debate(run: services._Run) -> Any:
+        if run.session.pk == crashed.pk:
+            raise RuntimeError("boom")
+        outcome = await real_debate(run)
+        await sync_to_async(meanwhile, thread_sensitive=True)(run)
         return outcome
 
-    monkeypatch.setattr(services._Run, "debate", debate)
+    monkeypatch.setattr(services._Run, "adebate", debate)
     returned = debate_sessions_run_batch(
         runs=[(s.pk, None) for s in (early, late, superseded, crashed, fine, finished)]
     )
