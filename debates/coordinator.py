@@ -31,7 +31,7 @@ from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 
 from agents.gateway import AgentResult, CallAttempt, CallStatus, run_agent
 from agents.models import ANALYST_ROLES, EscalationScope, Provider, Role
@@ -289,6 +289,15 @@ class ArenaCoordinator:
         self._check_plan()
         context = router.gather_context(symbol, as_of, lookback=self.lookback)
         return self.run_on(context)
+
+    async def arun_through(self, router: ToolRouter, symbol: str, as_of: dt.date) -> DebateOutcome:
+        """:meth:`run` for callers already on an event loop that async_to_sync runs (a batch of
+        debates on one loop): the context is gathered on the caller's thread, as the observer's
+        database work is."""
+        self._check_plan()
+        gather = sync_to_async(router.gather_context, thread_sensitive=True)
+        context = await gather(symbol, as_of, lookback=self.lookback)
+        return await self.arun(context)
 
     def run_on(self, context: MarketContext) -> DebateOutcome:
         """Debate on a given context from synchronous code.

@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import F, Min, Q, Value
+from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -84,8 +84,10 @@ class DebateCancelForbiddenError(ArenaError):
 
 
 def _debate_date(symbol: str, as_of: dt.date | None) -> dt.date:
-    """The date of the last daily bar on or before ``as_of`` (or at all); one query when it exists."""
-    bars = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY)
+    """The date of the last daily bar on or before ``as_of`` (or at all); one query when it exists
+    (the instrument by a scalar subquery, not a join, so the index is walked from that date down)."""
+    instrument = Instrument.objects.filter(symbol=symbol).values("pk")[:1]
+    bars = Bar.objects.filter(instrument=Subquery(instrument), timeframe=Timeframe.DAY)
     if as_of is not None:
         bars = bars.filter(date__lte=as_of)
     last = bars.order_by("-date").values_list("date", flat=True).first()
@@ -212,14 +214,20 @@ def _bars_check_in(market: MarketDataSource, requests: Sequence[DebateSessionReq
 
 
 def _bars_check(requests: Sequence[DebateSessionRequest]) -> None:
-    """``_debate_date`` for a batch: each symbol's first daily bar in one query (more to word an error)."""
+    """``_debate_date`` for a batch: each symbol's first daily bar in one query (more to word an error).
+
+    Each instrument's first bar is a subquery that reads one row of the (instrument, timeframe,
+    date) index; a MIN over the bars joined to their instruments read and sorted every bar of the
+    symbols (6 symbols: 6.2 ms a batch)."""
     symbols = {r.symbol for r in requests}
-    first = dict(
-        Bar.objects.filter(instrument__symbol__in=symbols, timeframe=Timeframe.DAY)
-        .values("instrument__symbol")
-        .annotate(first=Min("date"))
-        .values_list("instrument__symbol", "first")
-    )
+    first_bar = Bar.objects.filter(instrument=OuterRef("pk"), timeframe=Timeframe.DAY).order_by("date")
+    first = {
+        symbol: day
+        for symbol, day in Instrument.objects.filter(symbol__in=symbols)
+        .annotate(first=Subquery(first_bar.values("date")[:1]))
+        .values_list("symbol", "first")
+        if day is not None
+    }
     for request in requests:
         if request.symbol in first and first[request.symbol] <= request.as_of:
             continue
@@ -273,6 +281,17 @@ def _outcome(prepared: _Run) -> DebateOutcome:
     """Run the debate; a debate failure, or a crash, becomes a failed outcome (never an exception)."""
     try:
         return prepared.debate()
+    except (DebateFailedError, ToolError) as exc:
+        return DebateOutcome(failure=str(exc))
+    except Exception as exc:  # a bug must still end the session, never leave it running
+        logger.exception("debate %s crashed", prepared.session.pk)
+        return _crashed(exc)
+
+
+async def _aoutcome(prepared: _Run) -> DebateOutcome:
+    """:func:`_outcome` on the caller's event loop."""
+    try:
+        return await prepared.adebate()
     except (DebateFailedError, ToolError) as exc:
         return DebateOutcome(failure=str(exc))
     except Exception as exc:  # a bug must still end the session, never leave it running
@@ -336,12 +355,12 @@ def debate_sessions_run_batch(
     # The accounts of the debates the caller gave none: read together, one source per account.
     unset = {i for i, accounts in runs if accounts is None}
     own = account_sources_for([s for s in running if s.pk in unset])
-    finals = []
-    for session_id, accounts in runs:
-        session = sessions[session_id]
-        if session.status == DebateStatus.RUNNING:
-            source = accounts or own.get(session_id)
-            finals.append(_batch_attempt(session, plans[session.panel_id], market, source))
+    todo = [
+        (sessions[i], plans[sessions[i].panel_id], accounts or own.get(i))
+        for i, accounts in runs
+        if sessions[i].status == DebateStatus.RUNNING
+    ]
+    finals = async_to_sync(_batch_arun)(todo, market) if todo else []
     consensuses = _persist_many(finals)
     if consensuses:
         transaction.on_commit(
@@ -352,18 +371,26 @@ def debate_sessions_run_batch(
     return [sessions[i] for i in ids]
 
 
-def _batch_attempt(
+async def _batch_arun(
+    todo: Sequence[tuple[DebateSession, PanelPlan, AccountSource | None]], market: MarketDataSource | None
+) -> list[_Final]:
+    """A batch's debates one after the other on one event loop (one async_to_sync for the batch,
+    not a loop and a thread per debate); their database work runs on the caller's thread."""
+    return [await _batch_attempt(session, plan, market, accounts) for session, plan, accounts in todo]
+
+
+async def _batch_attempt(
     session: DebateSession, plan: PanelPlan, market: MarketDataSource | None, accounts: AccountSource | None
 ) -> _Final:
     """One session's attempt of a batch, run to its end (cancelled at once on a cancel request)."""
     if session.cancel_requested_at is not None:
         return _Final(session, session.attempts, DebateOutcome(interrupted=DebateCancelledError.kind))
     try:
-        prepared = _attempt_start(session, plan, market, accounts)
+        prepared = await sync_to_async(_attempt_start, thread_sensitive=True)(session, plan, market, accounts)
     except Exception as exc:  # setting up one debate must not cost the others theirs
         logger.exception("debate %s crashed", session.pk)
         return _Final(session, session.attempts, _crashed(exc))
-    return prepared.final(_outcome(prepared))
+    return prepared.final(await _aoutcome(prepared))
 
 
 def debate_sessions_run(*, session_ids: Sequence[int]) -> list[DebateSession]:
@@ -470,6 +497,17 @@ class _Run:
         except ToolError:
             self._restart()
         return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
+
+    async def adebate(self) -> DebateOutcome:
+        """:meth:`debate` on the caller's event loop (a batch runs its debates on one)."""
+        symbol, as_of = self.session.symbol, self.session.as_of
+        if self.router is self.live:
+            return await self.coordinator.arun_through(self.router, symbol, as_of)
+        try:
+            return await self.coordinator.arun_through(self.router, symbol, as_of)
+        except ToolError:
+            await sync_to_async(self._restart, thread_sensitive=True)()
+        return await self.coordinator.arun_through(self.router, symbol, as_of)
 
     def context(self) -> MarketContext:
         """The context alone (for callers that run the coordinator on their own event loop)."""

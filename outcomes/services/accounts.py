@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -14,7 +14,7 @@ from django.db.models import Q
 from agents.schemas import Account, Position
 from arena_project.errors import ConflictError
 from debates.models import DebateSession
-from outcomes.brokers.simulated import book_as_of, last_close
+from outcomes.brokers.simulated import books_as_of, last_closes
 from outcomes.models import (
     BrokerKind,
     SessionAccount,
@@ -96,16 +96,19 @@ class TradingAccountSource:
     """The debates' AccountSource for a trading account: the simulated book, or Alpaca's account.
 
     The simulated book is read as it stands (no locks, no order matching: a debate only reads),
-    valued at closes on or before the debate's date, once per debate (per batch of debates and date,
-    when a batch shares the source: :func:`trading_account_sources`). Alpaca has no past view of an
-    account, so a debate dated more than a few days back sees a flat account at the starting cash
-    instead of today's book.
+    valued at closes on or before the debate's date, once per debate (once per batch of debates, for
+    all their dates, when a batch shares the source: :func:`trading_account_sources`). Alpaca has
+    no past view of an account, so a debate dated more than a few days back sees a flat account at
+    the starting cash instead of today's book.
     """
 
-    def __init__(self, account: TradingAccount) -> None:
+    def __init__(self, account: TradingAccount, *, as_ofs: Iterable[dt.date] = ()) -> None:
+        """``as_ofs``: the dates the debates sharing this source will ask about (a simulated book is
+        then read for all of them at once, on the first ask)."""
         self.trading_account = account
         self.name = f"{account.broker}:{account.name}"
         self._books: dict[dt.date, tuple[Account, list[Position]]] = {}
+        self._as_ofs = set(as_ofs)
 
     def account(self, *, as_of: dt.date) -> Account:
         return self._book(as_of)[0]
@@ -116,7 +119,7 @@ class TradingAccountSource:
     def _book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
         if as_of not in self._books:
             if self.trading_account.broker == BrokerKind.SIMULATED:
-                self._books[as_of] = self._simulated_book(as_of)
+                self._books.update(self._simulated_books({as_of} | (self._as_ofs - self._books.keys())))
             elif self._live(as_of):
                 self._books[as_of] = self._broker_book(as_of)
             else:
@@ -127,15 +130,27 @@ class TradingAccountSource:
                 self._books[as_of] = (flat, [])
         return self._books[as_of]
 
-    def _simulated_book(self, as_of: dt.date) -> tuple[Account, list[Position]]:
-        """The book after the bar of ``as_of``, replayed from the fills (as-of clock: nothing later)."""
-        cash, held = book_as_of(self.trading_account, as_of)
+    def _simulated_books(self, as_ofs: set[dt.date]) -> dict[dt.date, tuple[Account, list[Position]]]:
+        """The book after the bar of each date, replayed from the fills (as-of clock: nothing later);
+        the fills and the positions' marks are read once for all the dates."""
+        books = books_as_of(self.trading_account, as_ofs)
+        closes = last_closes({s for _cash, held in books.values() for s in held}, as_ofs)
+        return {as_of: self._simulated_book(as_of, *books[as_of], closes) for as_of in as_ofs}
+
+    def _simulated_book(
+        self,
+        as_of: dt.date,
+        cash: Decimal,
+        held: dict[str, tuple[Decimal, Decimal]],
+        closes: dict[tuple[str, dt.date | None], Decimal | None],
+    ) -> tuple[Account, list[Position]]:
+        """The debates' view of the replayed book as of ``as_of``: each position at its last close."""
         # Same value, same text: an account just created holds Decimal("100000"), one read back from
         # the database "100000.0000"; a replayed debate must see byte-identical context.
         cash = cash.quantize(Decimal("0.0001"))
         positions = []
         for symbol, (quantity, average) in sorted(held.items()):
-            mark = last_close(symbol, as_of) or average
+            mark = closes[symbol, as_of] or average
             positions.append(
                 Position(
                     symbol=symbol,
@@ -180,8 +195,8 @@ def trading_account_source(session: DebateSession) -> TradingAccountSource:
 def trading_account_sources(sessions: Sequence[DebateSession]) -> dict[int, TradingAccountSource]:
     """The batch resolver registered with debates.market.sources: each debate's account as
     :func:`account_for_session` picks it, read for the whole batch in two queries, and one source
-    per account shared by its debates - so a book as of a date is read once per batch. (A batch
-    writes nothing between its debates' reads: its trades open after it commits.)"""
+    per account shared by its debates, which reads the account's book as of all their dates at once.
+    (A batch writes nothing between its debates' reads: its trades open after it commits.)"""
     attached = dict(
         SessionAccount.objects.filter(session__in=[s.pk for s in sessions]).values_list(
             "session_id", "account_id"
@@ -192,14 +207,17 @@ def trading_account_sources(sessions: Sequence[DebateSession]) -> dict[int, Trad
         for account in TradingAccount.objects.filter(Q(pk__in=set(attached.values())) | Q(is_default=True))
     }
     default = next((a for a in accounts.values() if a.is_default), None)
-    shared: dict[int, TradingAccountSource] = {}
-    sources: dict[int, TradingAccountSource] = {}
+    chosen: dict[int, TradingAccount] = {}
     for session in sessions:
         account = accounts.get(attached.get(session.pk, 0))
         if account is None:
             default = default or trading_account_default_get()
             account = default
-        if account.pk not in shared:
-            shared[account.pk] = TradingAccountSource(account)
-        sources[session.pk] = shared[account.pk]
-    return sources
+        chosen[session.pk] = account
+    dates: dict[int, set[dt.date]] = {}
+    for session in sessions:
+        dates.setdefault(chosen[session.pk].pk, set()).add(session.as_of)
+    shared = {
+        account.pk: TradingAccountSource(account, as_ofs=dates[account.pk]) for account in chosen.values()
+    }
+    return {session.pk: shared[chosen[session.pk].pk] for session in sessions}

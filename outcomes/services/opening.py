@@ -10,8 +10,8 @@ the same order, under the accounts' row locks:
    on or before its as-of date (the reference price, and whether the simulated market traded);
 3. read the intents the checks look at in one query (:class:`_Ledger`): the decisions' own and each
    account's unsent ones, the ones of the as-of dates and the ones with an open broker order;
-4. read each simulated account's book once per as-of date (the book does not change while we hold
-   the lock: nothing is submitted before commit);
+4. read each simulated account's book as of all its decisions' dates at once, when first needed (the
+   book does not change while we hold the lock: nothing is submitted before commit);
 5. size and check each decision in Python, in order, adding each new intent to the ledger so the
    next decision of the same account sees it exactly as it would have seen the stored row;
 6. insert the intents, their checks and the outcomes in one statement each (:class:`_Writes`).
@@ -185,7 +185,7 @@ def order_intent_create(
         writes = _Writes()
         ledger = _Ledger.read([decision], flush=writes.flush)
         facts = _decision_facts([consensus.pk])
-        intent = _intent_for(decision, facts[consensus.pk], ledger, {}, writes)
+        intent = _intent_for(decision, facts[consensus.pk], ledger, _Books([decision]), writes)
         writes.flush()
     return intent
 
@@ -299,7 +299,7 @@ def _open_locked(decisions: Sequence[_Decision], *, strict: bool) -> dict[int, O
     writes = _Writes()
     trades = [d for d in decisions if d.spec is not None and d.consensus.pk not in opened]
     ledger = _Ledger.read(trades, flush=writes.flush)
-    books: dict[tuple[int, dt.date], _Book] = {}
+    books = _Books(trades)
     for decision in decisions:
         consensus, account = decision.consensus, decision.account
         if consensus.pk in opened:  # already opened (before, or earlier in this batch)
@@ -388,7 +388,7 @@ def _intent_for(
     decision: _Decision,
     facts: _Facts,
     ledger: _Ledger,
-    books: dict[tuple[int, dt.date], _Book],
+    books: _Books,
     writes: _Writes,
 ) -> OrderIntent:
     """The decision's intent: the one it already has on its account, else a new one, sized and checked
@@ -413,18 +413,13 @@ def _intent_for(
     return intent
 
 
-def _simulated_snapshot(
-    decision: _Decision, facts: _Facts, books: dict[tuple[int, dt.date], _Book]
-) -> BrokerSnapshot:
+def _simulated_snapshot(decision: _Decision, facts: _Facts, books: _Books) -> BrokerSnapshot:
     """The simulated broker's session (from the decision's facts) and book (read once per account and
     as-of date: nothing reaches the broker while the caller holds the account's lock)."""
     account, session = decision.account, decision.consensus.session
     if account.broker != BrokerKind.SIMULATED:
         raise ValueError(f"account {account.pk} is remote: its snapshot is read before the lock")
-    key = (account.pk, session.as_of)
-    book = books.get(key)
-    if book is None:
-        book = books[key] = _simulated_book(account, session.as_of)
+    book = books.get(account, session.as_of)
     if book.error:
         return BrokerSnapshot(error=book.error)
     return BrokerSnapshot(
@@ -434,17 +429,43 @@ def _simulated_snapshot(
     )
 
 
-def _simulated_book(account: TradingAccount, as_of: dt.date) -> _Book:
-    """The simulated book, read under the account's row lock the caller holds."""
+class _Books:
+    """The simulated accounts' books as of their decisions' dates, read under the row locks the
+    caller holds: on an account's first use, as of every date its decisions ask for, in one read
+    (:meth:`SimulatedBroker.books_locked`); nothing reaches the broker before commit, so a book read
+    first is the book a later decision would have read."""
+
+    def __init__(self, decisions: Sequence[_Decision]) -> None:
+        self._wanted: dict[int, list[dt.date]] = {}
+        for decision in decisions:
+            if decision.snapshot is None and decision.account.broker == BrokerKind.SIMULATED:
+                self._wanted.setdefault(decision.account.pk, []).append(decision.consensus.session.as_of)
+        self._books: dict[tuple[int, dt.date], _Book] = {}
+
+    def get(self, account: TradingAccount, as_of: dt.date) -> _Book:
+        """``account``'s book as of ``as_of`` (read with the account's other dates on first use)."""
+        if (account.pk, as_of) not in self._books:
+            dates = [d for d in self._wanted.get(account.pk, []) if (account.pk, d) not in self._books]
+            for date, book in _simulated_books(account, [as_of, *dates]).items():
+                self._books[account.pk, date] = book
+        return self._books[account.pk, as_of]
+
+
+def _simulated_books(account: TradingAccount, as_ofs: list[dt.date]) -> dict[dt.date, _Book]:
+    """The simulated book as of each date, read under the account's row lock the caller holds."""
     try:
         broker = broker_for(account)
         if isinstance(broker, SimulatedBroker):
-            state, positions = broker.book_locked(account, as_of=as_of)
+            books = broker.books_locked(account, as_ofs=as_ofs)
         else:  # pragma: no cover - a simulated account always gets the simulated broker
-            state, positions = broker.book(as_of=as_of)
+            books = {as_of: broker.book(as_of=as_of) for as_of in as_ofs}
     except BrokerError as exc:
-        return _Book(error=exc.message, account=None, positions={})
-    return _Book(error="", account=state, positions={p.symbol: p.quantity for p in positions})
+        return dict.fromkeys(as_ofs, _Book(error=exc.message, account=None, positions={}))
+    return {
+        as_of: _Book(error="", account=state, positions={p.symbol: p.quantity for p in positions})
+        for as_of, (state, positions) in books.items()
+        if as_of is not None
+    }
 
 
 def _broker_snapshot(account: TradingAccount, symbol: str, as_of: dt.date) -> BrokerSnapshot:

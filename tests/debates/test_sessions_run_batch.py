@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import connection
 from django.db.models import F, Model
 from django.test.utils import CaptureQueriesContext
@@ -107,7 +108,7 @@ def test_the_batch_reads_its_bar_histories_once_per_symbol_and_none_past_a_debat
     with CaptureQueriesContext(connection) as captured:
         returned = debate_sessions_run_batch(runs=[(s.pk, None) for s in sessions])
     assert {s.status for s in returned} == {DebateStatus.COMPLETED}
-    bar_reads = [q for q in captured if 'FROM "debates_bar" INNER JOIN "debates_instrument"' in q["sql"]]
+    bar_reads = [q for q in captured if '"debates_bar"."volume" AS "volume" FROM "debates_bar"' in q["sql"]]
     assert len(bar_reads) == len(SYMBOLS)
     for session in sessions:
         history = session.tool_calls.get(tool="get_bars").result_document["bars"]
@@ -185,20 +186,23 @@ def test_cancelled_superseded_and_crashed_debates_end_right_and_the_others_compl
     early, late, superseded, crashed, fine, finished = _sessions(arena)
     debate_session_run(session_id=finished.pk)  # already completed: returned as it is
     DebateSession.objects.filter(pk=early.pk).update(cancel_requested_at=timezone.now(), error="stop it")
-    real_debate = services._Run.debate
+    real_debate = services._Run.adebate
 
-    def debate(run: services._Run) -> Any:
-        if run.session.pk == crashed.pk:
-            raise RuntimeError("boom")
-        outcome = real_debate(run)
+    def meanwhile(run: services._Run) -> None:
         mine = DebateSession.objects.filter(pk=run.session.pk)
         if run.session.pk == late.pk:  # a cancel request arrives after the debate, before the write
             mine.update(cancel_requested_at=timezone.now())
         if run.session.pk == superseded.pk:  # its lease ran out and another worker claimed it
             mine.update(attempts=F("attempts") + 1)
+
+    async def debate(run: services._Run) -> Any:
+        if run.session.pk == crashed.pk:
+            raise RuntimeError("boom")
+        outcome = await real_debate(run)
+        await sync_to_async(meanwhile, thread_sensitive=True)(run)
         return outcome
 
-    monkeypatch.setattr(services._Run, "debate", debate)
+    monkeypatch.setattr(services._Run, "adebate", debate)
     returned = debate_sessions_run_batch(
         runs=[(s.pk, None) for s in (early, late, superseded, crashed, fine, finished)]
     )
@@ -324,5 +328,5 @@ def test_a_batch_whose_histories_cannot_be_read_together_runs_each_debate_on_its
     with CaptureQueriesContext(connection) as captured:
         returned = debate_sessions_run_batch(runs=[(s.pk, None) for s in sessions])
     assert {s.status for s in returned} == {DebateStatus.COMPLETED}
-    bar_reads = [q for q in captured if 'FROM "debates_bar" INNER JOIN "debates_instrument"' in q["sql"]]
+    bar_reads = [q for q in captured if '"debates_bar"."volume" AS "volume" FROM "debates_bar"' in q["sql"]]
     assert len(bar_reads) == 2  # one per debate, as without a batch

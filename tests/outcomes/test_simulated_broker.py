@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal as D
+from typing import Any
 
 import pytest
 
@@ -201,3 +202,48 @@ def test_a_debate_reads_the_book_as_it_stood_on_its_date(bars: None) -> None:
     assert after.account(as_of=D3).cash == D(100_000) - 1020 - 1 + 396 - 1
     account.refresh_from_db()
     assert after.account(as_of=D3).cash == account.cash  # the replay agrees with the live book
+
+
+def test_books_as_of_several_dates_are_each_dates_book(bars: None) -> None:
+    """One read for several dates (a batch opening trades) gives each date's own book: the marks
+    move with the date, the cash and what open buys reserve do not."""
+    account, broker = sim()
+    broker.submit(order())  # 10 @ 102 on D1
+    broker.submit(order(cid="open", kind="limit", limit="50", tif="gtc", as_of=D1))  # reserves 500
+    account.refresh_from_db()
+    dates = [D3, D1, None, D2, D1]
+    books = broker.books_locked(account, as_ofs=dates)
+    assert list(books) == [D3, D1, None, D2]
+    assert books == {as_of: broker.book_locked(account, as_of=as_of) for as_of in dates}
+    equity = {as_of: state.equity for as_of, (state, _positions) in books.items()}
+    cash = D(100_000) - 1020
+    assert equity == {D1: cash + 1030, D2: cash + 990, D3: cash + 960, None: cash + 960}
+    assert {state.buying_power for state, _positions in books.values()} == {cash - 500}
+    assert [p.market_value for p in books[D2][1]] == [D(990)]
+
+
+def test_a_batchs_source_reads_each_dates_book_as_one_debate_would(
+    bars: None, django_assert_num_queries: Any
+) -> None:
+    """A source shared by a batch replays the fills once for all its debates' dates (and marks the
+    positions in one query), and each date's book is the one a debate alone reads."""
+    from outcomes.services import TradingAccountSource
+
+    account, broker = sim(commission_per_order=D(1))
+    broker.submit(order())  # 10 @ 102 on D1, fee 1
+    broker.submit(order(cid="s", side="sell", qty="4", as_of=D2))  # 4 @ 99 on D3
+    dates = [D3, D0, D4, D1, D2]
+    shared = TradingAccountSource(account, as_ofs=dates)
+    with django_assert_num_queries(2):  # the fills, the marks
+        books = {as_of: (shared.account(as_of=as_of), shared.positions(as_of=as_of)) for as_of in dates}
+    alone = {
+        as_of: (
+            TradingAccountSource(account).account(as_of=as_of),
+            TradingAccountSource(account).positions(as_of=as_of),
+        )
+        for as_of in dates
+    }
+    assert books == alone
+    assert [len(positions) for _state, positions in (books[d] for d in (D0, D1, D3))] == [0, 1, 1]
+    assert books[D1][1][0].market_value == D(1030) and books[D4][1][0].market_value == D(6 * 96)
+    assert books[D3][0].cash == D(100_000) - 1020 - 1 + 396 - 1

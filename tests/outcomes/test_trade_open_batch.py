@@ -215,7 +215,7 @@ def test_a_batch_costs_a_few_statements_per_account(
     make_decision: Decide,
     django_assert_max_num_queries: Any,
 ) -> None:
-    """15 decisions, 3 accounts x 5 symbols (a backtest's day): 15 statements, not ~200."""
+    """15 decisions, 3 accounts x 5 symbols (a backtest's day): 16 statements, not ~200."""
     a, b = accounts
     c = trading_account_create(name="batch-c", starting_cash=D(100_000))
     decisions = [
@@ -226,10 +226,66 @@ def test_a_batch_costs_a_few_statements_per_account(
     consensuses = list(
         DebateConsensus.objects.select_related("session").filter(pk__in=[d.pk for d in decisions])
     )
-    # links, savepoint, lock, facts, ledger, 3 x (open orders, positions), 3 inserts, release
-    with order_submission_deferred(), django_assert_max_num_queries(15):
+    # links, savepoint, lock, facts, ledger, 3 x (open orders, positions), the marks of A's ACME,
+    # 3 inserts, release
+    with order_submission_deferred(), django_assert_max_num_queries(16):
         opened = decisions_trade_open(consensus_ids=[d.pk for d in decisions], consensuses=consensuses)
     assert len(opened) == 15 and all(o.intent is not None for o in opened)
+
+
+def acme_days(count: int) -> list[dt.date]:
+    """``count`` ACME trading days up to AS_OF whose closes all differ (so do the books' marks)."""
+    days: dict[D, dt.date] = {}
+    bars = Bar.objects.filter(instrument__symbol="ACME", timeframe=Timeframe.DAY, date__lte=AS_OF)
+    for day, close in bars.order_by("-date").values_list("date", "close"):
+        days.setdefault(close, day)
+        if len(days) == count:
+            break
+    return list(days.values())
+
+
+@pytest.mark.django_db
+def test_a_batch_over_several_dates_opens_what_one_at_a_time_opens(
+    accounts: tuple[TradingAccount, TradingAccount], make_decision: Decide
+) -> None:
+    """Each decision sizes and checks against its account's book as of its own date, though the
+    batch reads that book once for all its dates (the held ACME is marked at each date's close)."""
+    a, b = accounts
+    a.max_daily_notional = None
+    a.save(update_fields=["max_daily_notional"])
+    SimPosition.objects.filter(account=a).update(quantity=D(5000))  # the mark weighs on the equity
+    days = acme_days(4)
+    decisions = [
+        on(a, make_decision(symbol="BOLT", size=0.5, as_of=days[2])),
+        on(a, make_decision(symbol="ACME", action="sell", size=0.5, as_of=days[0])),
+        on(b, make_decision(symbol="ACME", size=1.0, as_of=days[1])),
+        on(a, make_decision(symbol="CYAN", size=0.5, as_of=days[3])),
+        on(a, make_decision(symbol="DUNE", size=0.5, as_of=days[0])),
+        on(a, make_decision(symbol="EPIC", size=0.5, as_of=days[1])),
+    ]
+    ids = [c.pk for c in decisions]
+    batched, single = batch_then_singles(ids)
+    assert batched == single
+    notional = {batched[c.pk][1][5] for c in decisions if c.session.symbol in ("BOLT", "CYAN", "EPIC")}
+    assert len(notional) == 3, batched  # three dates, three equities: 10% of each, half-sized
+
+
+@pytest.mark.django_db
+def test_a_batch_reads_an_accounts_book_once_for_all_its_dates(
+    accounts: tuple[TradingAccount, TradingAccount],
+    make_decision: Decide,
+    django_assert_max_num_queries: Any,
+) -> None:
+    a, _b = accounts
+    symbols = ("ACME", "BOLT", "CYAN", "DUNE", "EPIC")
+    decisions = [
+        on(a, make_decision(symbol=symbol, size=0.01, as_of=day))
+        for symbol, day in zip(symbols, acme_days(5), strict=True)
+    ]
+    # links, savepoint, lock, facts, ledger, open orders, positions, their marks, 3 inserts, release
+    with order_submission_deferred(), django_assert_max_num_queries(12):
+        opened = decisions_trade_open(consensus_ids=[d.pk for d in decisions], consensuses=decisions)
+    assert len(opened) == 5 and all(o.intent is not None for o in opened)
 
 
 @pytest.mark.django_db
