@@ -308,39 +308,54 @@ def _settings(policy_cls):  # type: ignore[no-untyped-def]
             label = f"agreement < {x:.2f} AND judge < {z:.2f}, panel, cheap judge"
             out.append(("agreement AND judge confidence, panel, cheap judge", label, policy))
     # dissenters with a higher low-confidence floor: also reruns the majority's unsure voices
-    for floor in (0.7, 0.75, 0.8):
-        for x in (0.65, 0.7, 0.75, 0.8):
-            for z in (0.35, 0.4, 0.45):
-                policy = policy_cls(
-                    escalate_on_low_agreement=True,
-                    agreement_threshold=x,
-                    escalate_on_low_judge_confidence=True,
-                    judge_confidence_threshold=z,
-                    escalation_needs_all_triggers=True,
-                    escalation_scope="dissenters",
-                    low_confidence_floor=floor,
-                    escalation_switches_judge=False,
-                )
-                label = f"agreement < {x:.2f} AND judge < {z:.2f}, dissenters < {floor:.2f}, cheap judge"
-                family = "agreement AND judge confidence, dissenters + floor, cheap judge"
-                out.append((family, label, policy))
+    out += _combined_grid(
+        policy_cls,
+        "dissenters",
+        floors=(0.7, 0.75, 0.8),
+        agreements=(0.65, 0.7, 0.75, 0.8),
+        judges=(0.35, 0.4, 0.45),
+        family="agreement AND judge confidence, dissenters + floor, cheap judge",
+    )
     # staged: the dissenters (and voices below the floor) first, the rest of the panel only when the
     # triggers still escalate on the merged panel
-    for floor in (0.3, 0.5, 0.6):
-        for x in (0.7, 0.75, 0.8, 0.85):
-            for z in (0.4, 0.45, 0.5):
+    out += _combined_grid(
+        policy_cls,
+        "staged",
+        floors=(0.3, 0.5, 0.6),
+        agreements=(0.7, 0.75, 0.8, 0.85),
+        judges=(0.4, 0.45, 0.5),
+        family="agreement AND judge confidence, staged, cheap judge",
+    )
+    return out
+
+
+def _combined_grid(  # type: ignore[no-untyped-def]
+    policy_cls,
+    scope: str,
+    *,
+    floors: tuple[float, ...],
+    agreements: tuple[float, ...],
+    judges: tuple[float, ...],
+    family: str,
+) -> list[tuple[str, str, object]]:
+    """The AND of low agreement and low judge confidence, swept over thresholds and floors, for a
+    scope that reruns part of the panel (``low_confidence_floor`` also reruns the unsure voices)."""
+    out = []
+    for floor in floors:
+        for x in agreements:
+            for z in judges:
                 policy = policy_cls(
                     escalate_on_low_agreement=True,
                     agreement_threshold=x,
                     escalate_on_low_judge_confidence=True,
                     judge_confidence_threshold=z,
                     escalation_needs_all_triggers=True,
-                    escalation_scope="staged",
+                    escalation_scope=scope,
                     low_confidence_floor=floor,
                     escalation_switches_judge=False,
                 )
-                label = f"agreement < {x:.2f} AND judge < {z:.2f}, staged < {floor:.2f}, cheap judge"
-                out.append(("agreement AND judge confidence, staged, cheap judge", label, policy))
+                label = f"agreement < {x:.2f} AND judge < {z:.2f}, {scope} < {floor:.2f}, cheap judge"
+                out.append((family, label, policy))
     return out
 
 
