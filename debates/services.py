@@ -278,18 +278,13 @@ def debate_session_run(
 
 
 def _outcome(prepared: _Run) -> DebateOutcome:
-    """Run the debate; a debate failure, or a crash, becomes a failed outcome (never an exception)."""
-    try:
-        return prepared.debate()
-    except (DebateFailedError, ToolError) as exc:
-        return DebateOutcome(failure=str(exc))
-    except Exception as exc:  # a bug must still end the session, never leave it running
-        logger.exception("debate %s crashed", prepared.session.pk)
-        return _crashed(exc)
+    """Run the debate from synchronous code (one event loop for it; its database work comes back to
+    this thread); a debate failure, or a crash, becomes a failed outcome (never an exception)."""
+    return async_to_sync(_aoutcome)(prepared)
 
 
 async def _aoutcome(prepared: _Run) -> DebateOutcome:
-    """:func:`_outcome` on the caller's event loop."""
+    """:func:`_outcome` on the caller's event loop (a batch runs its debates on one)."""
     try:
         return await prepared.adebate()
     except (DebateFailedError, ToolError) as exc:
@@ -488,24 +483,15 @@ class _Run:
             prior=self.prior.results,
         )
 
-    def debate(self) -> DebateOutcome:
-        """Gather the context and debate, from synchronous code."""
-        if self.router is self.live:
-            return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
-        try:
-            return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
-        except ToolError:
-            self._restart()
-        return self.coordinator.run(self.router, self.session.symbol, self.session.as_of)
-
     async def adebate(self) -> DebateOutcome:
-        """:meth:`debate` on the caller's event loop (a batch runs its debates on one)."""
+        """Gather the context and debate on the caller's event loop. A resumed attempt whose
+        recording cannot serve the context discards it and starts again on live data."""
         symbol, as_of = self.session.symbol, self.session.as_of
-        if self.router is self.live:
-            return await self.coordinator.arun_through(self.router, symbol, as_of)
         try:
             return await self.coordinator.arun_through(self.router, symbol, as_of)
         except ToolError:
+            if self.router is self.live:
+                raise
             await sync_to_async(self._restart, thread_sensitive=True)()
         return await self.coordinator.arun_through(self.router, symbol, as_of)
 

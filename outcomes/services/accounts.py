@@ -208,15 +208,14 @@ def trading_account_sources(sessions: Sequence[DebateSession]) -> dict[int, Trad
     }
     default = next((a for a in accounts.values() if a.is_default), None)
     chosen: dict[int, TradingAccount] = {}
+    dates: dict[int, set[dt.date]] = {}  # per account, its debates' dates
     for session in sessions:
         account = accounts.get(attached.get(session.pk, 0))
         if account is None:
             default = default or trading_account_default_get()
             account = default
         chosen[session.pk] = account
-    dates: dict[int, set[dt.date]] = {}
-    for session in sessions:
-        dates.setdefault(chosen[session.pk].pk, set()).add(session.as_of)
+        dates.setdefault(account.pk, set()).add(session.as_of)
     shared = {
         account.pk: TradingAccountSource(account, as_ofs=dates[account.pk]) for account in chosen.values()
     }

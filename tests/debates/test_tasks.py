@@ -190,10 +190,10 @@ def test_debate_run_task_ends_failed_with_its_reason_when_the_panel_has_no_judge
 def test_debate_run_task_records_a_crash_as_failed(queued, monkeypatch):
     from debates.coordinator import ArenaCoordinator
 
-    def explode(self, router, symbol, as_of):
+    async def explode(self, context):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(ArenaCoordinator, "run", explode)
+    monkeypatch.setattr(ArenaCoordinator, "arun", explode)  # every path's debate goes through it
 
     task = _run_task(queued.pk)
 
