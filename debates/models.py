@@ -26,6 +26,12 @@ class Instrument(TimeStampedModel):
     name = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=32, default="embedded", help_text="Where its bars come from.")
     synthetic = models.BooleanField(default=False, help_text="True for generated, not real, price data.")
+    bars_version = models.BigIntegerField(
+        default=0,
+        editable=False,
+        help_text="Changed by the database on every write to this instrument's bars, never to a value "
+        "it had before: processes that keep bar histories (debates/market/history.py) compare it.",
+    )
 
     class Meta:
         ordering = ["symbol"]

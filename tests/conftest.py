@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 
 from agents.models import Panel
 from agents.services import default_panel_seed
+from debates.market.history import HISTORIES
 from debates.market.services import bundled_bars_load
 from debates.models import Bar
 
@@ -89,3 +90,11 @@ def staff_client(staff_user: User) -> APIClient:
 def _fast_password_hasher(settings) -> None:  # settings: pytest-django's SettingsWrapper
     """Hash test passwords with a fast hasher: the real one costs ~0.5 s per user created or logged in."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_bar_histories() -> None:
+    """Each test starts with no bar windows kept by the process (debates/market/history.py), so what
+    it reads and how many queries it takes never depend on the tests before it. The windows are
+    still kept within a test, and tests/market/test_bar_history.py checks that they stay current."""
+    HISTORIES.clear()

@@ -6,23 +6,20 @@ an analyst cannot see the future whichever source serves it.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import importlib
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
-from django.db.models import Subquery
-from pydantic import TypeAdapter
 
 from agents.schemas import Account, BarData, Position, Quote
 from arena_project.errors import NotFoundError
-from debates.models import Bar, Instrument, Timeframe
+from debates.market.history import Window, bars_validate, newest_rows, windows_for
+from debates.models import Instrument
 
 if TYPE_CHECKING:
     from debates.models import DebateSession
@@ -60,44 +57,47 @@ class AccountSource(Protocol):
 class EmbeddedSource:
     """Bars stored in our own table: the bundled synthetic data, imported CSVs, or cached fetches.
 
-    One instance serves one debate: it remembers the last history it read, so the quote that
-    follows the bars costs no second query. A batch of debates may share one instance after
-    :meth:`prefetch`, which reads their histories together.
+    Histories are sliced out of windows of bars (debates/market/history.py) that the process keeps
+    while the instrument's ``bars_version`` says they are current: a debate whose window is kept
+    costs one small query (the version), not a read of its bars. One instance serves one debate,
+    or a batch after :meth:`prefetch`; it remembers the last history it gave, so the quote that
+    follows the bars costs no query at all.
     """
 
     name = "embedded"
 
     def __init__(self) -> None:
         self._last: tuple[str, dt.date, list[BarData]] | None = None
-        self._windows: dict[str, list[_Window]] = {}
+        self._windows: dict[str, list[Window]] = {}
 
     def bars(self, symbol: str, *, as_of: dt.date, lookback: int) -> list[BarData]:
         if self._last and self._last[:2] == (symbol, as_of) and len(self._last[2]) >= lookback:
             return self._last[2][-lookback:]
         bars = self._prefetched(symbol, as_of, lookback)
         if bars is None:
+            self._windows_add([(symbol, as_of)], lookback=lookback)
+            bars = self._prefetched(symbol, as_of, lookback)
+        if bars is None:
             bars = self._read(symbol, as_of, lookback)
         self._last = (symbol, as_of, bars)
         return bars
 
     def prefetch(self, wanted: Iterable[tuple[str, dt.date]], *, lookback: int) -> None:
-        """Read the ``lookback``-bar histories as of each (symbol, date) in one query per symbol
-        (and per stretch of ``lookback`` calendar days, a month at least), instead of one query per
-        debate.
+        """Make the ``lookback``-bar histories as of each (symbol, date) ``wanted`` available
+        without further queries: the kept windows still current, and one read per stretch of dates
+        they do not serve (:func:`~debates.market.history.windows_for`) - one query for the
+        versions, and none, or about one per symbol, for the bars.
 
         A batch of debates (``debate_sessions_run_batch``) asks for several dates of the same
-        symbol: the histories overlap almost entirely, so one read of the newest ``lookback`` bars
-        plus those in between serves them all. Kept for this instance only (a batch), never across
-        batches: a bar may be rewritten in place by an import. :meth:`bars` still answers as of its
-        own date - never a bar after it - and reads the table itself when a window cannot serve it.
+        symbol: the histories overlap almost entirely, so one window serves them all. :meth:`bars`
+        still answers as of its own date - never a bar after it - and reads the table itself when
+        no window can serve it.
         """
-        dates: dict[str, set[dt.date]] = {}
-        for symbol, as_of in wanted:
-            dates.setdefault(symbol, set()).add(as_of)
-        for symbol, days in dates.items():
-            span = max(dt.timedelta(days=lookback), _STRETCH_MIN)
-            for first, last in _stretches(sorted(days), span=span):
-                self._windows.setdefault(symbol, []).append(_Window.read(symbol, first, last, lookback))
+        self._windows_add(wanted, lookback=lookback)
+
+    def _windows_add(self, wanted: Iterable[tuple[str, dt.date]], *, lookback: int) -> None:
+        for symbol, windows in windows_for(wanted, lookback=lookback).items():
+            self._windows[symbol] = windows
 
     def _prefetched(self, symbol: str, as_of: dt.date, lookback: int) -> list[BarData] | None:
         for window in self._windows.get(symbol, ()):
@@ -107,12 +107,11 @@ class EmbeddedSource:
         return None
 
     def _read(self, symbol: str, as_of: dt.date, lookback: int) -> list[BarData]:
-        rows = _newest_rows(symbol, as_of, lookback)
+        rows = newest_rows(symbol, as_of, lookback)
         if not rows:
             raise _missing(symbol, as_of)
         rows.reverse()
-        # One validation of the whole list: half the CPU of a BarData(...) call per row.
-        return _BAR_LIST.validate_python(rows)
+        return bars_validate(rows)
 
     def quote(self, symbol: str, *, as_of: dt.date) -> Quote:
         last = self.bars(symbol, as_of=as_of, lookback=2)
@@ -127,72 +126,6 @@ class EmbeddedSource:
             change_pct=change,
             source=self.name,
         )
-
-
-#: Dates of one symbol this close share a window whatever the lookback (a month of extra bars at most).
-_STRETCH_MIN = dt.timedelta(days=31)
-
-
-def _newest_rows(symbol: str, as_of: dt.date, limit: int) -> list[dict[str, Any]]:
-    """The ``limit`` newest daily bars on or before ``as_of``, newest first (one query).
-
-    The instrument is picked by a scalar subquery on its symbol, not a join: PostgreSQL then walks
-    the (instrument, timeframe, date) index backwards and stops after ``limit`` rows; with the join
-    it read the symbol's whole history and sorted it (825 rows for 272: 1.2 -> 0.2 ms)."""
-    instrument = Instrument.objects.filter(symbol=symbol).values("pk")[:1]
-    return list(
-        Bar.objects.filter(instrument=Subquery(instrument), timeframe=Timeframe.DAY, date__lte=as_of)
-        .order_by("-date")
-        .values(*_BAR_FIELDS)[:limit]
-    )
-
-
-def _stretches(days: list[dt.date], *, span: dt.timedelta) -> list[tuple[dt.date, dt.date]]:
-    """Sorted ``days`` cut into (first, last) stretches no longer than ``span``."""
-    stretches: list[tuple[dt.date, dt.date]] = []
-    for day in days:
-        if stretches and day - stretches[-1][0] <= span:
-            stretches[-1] = (stretches[-1][0], day)
-        else:
-            stretches.append((day, day))
-    return stretches
-
-
-@dataclass(frozen=True)
-class _Window:
-    """The newest bars on or before ``last``: every bar after the ``lookback``-th before ``first``.
-
-    Daily bars fall on distinct days, so at most ``(last - first).days`` of them lie after
-    ``first``; reading ``lookback`` more covers every history as of a date in [first, last]. The
-    window is a suffix of the symbol's bars up to ``last`` (or all of them, ``complete``), so any
-    ``lookback`` consecutive bars it holds are exactly what a query would return.
-    """
-
-    last: dt.date
-    bars_: list[BarData]
-    dates: list[dt.date]
-    complete: bool
-
-    @classmethod
-    def read(cls, symbol: str, first: dt.date, last: dt.date, lookback: int) -> _Window:
-        limit = lookback + (last - first).days
-        rows = _newest_rows(symbol, last, limit)
-        rows.reverse()
-        bars = _BAR_LIST.validate_python(rows)
-        return cls(last, bars, [b.date for b in bars], complete=len(rows) < limit)
-
-    def bars(self, as_of: dt.date, lookback: int) -> list[BarData] | None:
-        """The history as of ``as_of`` (no bar after it), or None when this window cannot tell."""
-        if as_of > self.last:
-            return None  # bars after the window's end may exist
-        end = bisect.bisect_right(self.dates, as_of)
-        if end == 0 or (end < lookback and not self.complete):
-            return None  # older bars than the window holds are needed (or there are none: the query says why)
-        return self.bars_[max(0, end - lookback) : end]
-
-
-_BAR_FIELDS = ("date", "open", "high", "low", "close", "volume")
-_BAR_LIST = TypeAdapter(list[BarData])
 
 
 def _missing(symbol: str, as_of: dt.date) -> NotFoundError:

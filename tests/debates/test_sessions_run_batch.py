@@ -328,5 +328,5 @@ def test_a_batch_whose_histories_cannot_be_read_together_runs_each_debate_on_its
     with CaptureQueriesContext(connection) as captured:
         returned = debate_sessions_run_batch(runs=[(s.pk, None) for s in sessions])
     assert {s.status for s in returned} == {DebateStatus.COMPLETED}
-    bar_reads = [q for q in captured if '"debates_bar"."volume" AS "volume" FROM "debates_bar"' in q["sql"]]
-    assert len(bar_reads) == 2  # one per debate, as without a batch
+    version_reads = [q for q in captured if '"debates_instrument"."bars_version"' in q["sql"]]
+    assert len(version_reads) == 2  # each debate asks for its own history, as without a batch

@@ -1,4 +1,5 @@
-"""The embedded source's bar reads: the stored rows as of a date, nothing after it, never cached."""
+"""The embedded source's bar reads: the stored rows as of a date, nothing after it, however they were
+read (one debate, a batch, or windows the process kept: see also test_bar_history.py)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def test_embedded_source_bars_equal_the_stored_rows_up_to_the_date(arena) -> Non
 
 
 def test_embedded_source_reads_changed_bars_again(arena) -> None:
-    """Nothing is cached between debates: a bar changed by QuerySet.update is seen by the next one."""
+    """A kept history is not used once its bars change: a bar changed by QuerySet.update is seen by
+    the next debate."""
     before = EmbeddedSource().bars("ACME", as_of=D, lookback=5)
     Bar.objects.filter(instrument__symbol="ACME", date=before[-1].date).update(
         close=F("close") + Decimal("0.5"), high=F("high") + Decimal("0.5")
@@ -74,7 +76,7 @@ def test_prefetched_histories_equal_the_stored_rows_as_of_each_date(
     arena, django_assert_num_queries, lookback
 ) -> None:
     source = EmbeddedSource()
-    with django_assert_num_queries(2):  # one per symbol: the dates are one stretch
+    with django_assert_num_queries(3):  # the versions, then one per symbol: the dates are one stretch
         source.prefetch([("ACME", d) for d in DATES] + [("BOLT", D)], lookback=lookback)
     with django_assert_num_queries(0):
         got = {
@@ -101,21 +103,25 @@ def test_prefetch_near_the_first_bar_serves_the_whole_short_history(arena, djang
 def test_prefetch_reads_far_apart_dates_separately_and_asks_again_outside_its_windows(
     arena, django_assert_num_queries
 ) -> None:
-    far = D - dt.timedelta(days=400)
+    far = D - dt.timedelta(days=800)
     source = EmbeddedSource()
-    with django_assert_num_queries(2):  # two stretches, each a window of about lookback bars
+    with django_assert_num_queries(3):  # the versions, then two stretches, each a window of its own
         source.prefetch([("ACME", D), ("ACME", far)], lookback=40)
+    later = D + dt.timedelta(days=30)
     with django_assert_num_queries(0):
         at_far = source.bars("ACME", as_of=far, lookback=40)
         in_between = source.bars("ACME", as_of=D - dt.timedelta(days=20), lookback=5)
+        after_d = source.bars("ACME", as_of=later, lookback=40)  # the window read ahead of D
     assert at_far == _reference("ACME", far, 40)
     assert in_between == _reference("ACME", D - dt.timedelta(days=20), 5)
-    later = D + dt.timedelta(days=30)
-    with django_assert_num_queries(2):  # after every window, and older bars than the window holds
-        after_windows = source.bars("ACME", as_of=later, lookback=40)
-        longer = source.bars("ACME", as_of=D, lookback=200)
-    assert after_windows == _reference("ACME", later, 40) and after_windows[-1].date <= later
-    assert longer == _reference("ACME", D, 200)
+    assert after_d == _reference("ACME", later, 40) and after_d[-1].date <= later
+    between_windows = far + dt.timedelta(days=500)  # past the far window's year ahead, before D's
+    with django_assert_num_queries(2):  # the versions and a window: a date no window serves
+        between = source.bars("ACME", as_of=between_windows, lookback=40)
+    with django_assert_num_queries(2):  # again: older bars than any window holds
+        longer = source.bars("ACME", as_of=D, lookback=1000)
+    assert between == _reference("ACME", between_windows, 40) and between[-1].date <= between_windows
+    assert longer == _reference("ACME", D, 1000)
 
 
 def test_prefetch_of_unknown_or_too_early_dates_raises_as_a_read_would(arena) -> None:
