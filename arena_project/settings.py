@@ -214,7 +214,7 @@ ARENA_MARKET_DATA_SOURCE = env.str("ARENA_MARKET_DATA_SOURCE", default="embedded
 ARENA_PAPER_STARTING_CASH = Decimal(env.str("ARENA_PAPER_STARTING_CASH", default="100000"))
 ARENA_DEBATE_LOOKBACK_BARS = env.int("ARENA_DEBATE_LOOKBACK_BARS", default=260)
 # Symbols whose bar histories a process keeps between debates (debates/market/history.py); 0: none.
-ARENA_BAR_HISTORY_SYMBOLS = env.int("ARENA_BAR_HISTORY_SYMBOLS", default=64)
+ARENA_BAR_HISTORY_SYMBOLS = env.int("ARENA_BAR_HISTORY_SYMBOLS", default=32)
 ARENA_DEBATE_LEASE_SECONDS = env.int("ARENA_DEBATE_LEASE_SECONDS", default=300)
 ARENA_LIVE_TRADING = env.bool("ARENA_LIVE_TRADING", default=False)
 # Outcomes (docs/outcomes.md): order submission lease, Alpaca HTTP timeout and retry wait, URL

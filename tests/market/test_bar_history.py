@@ -184,3 +184,13 @@ def test_nothing_is_kept_when_the_setting_is_zero(arena, settings) -> None:
     _read("ACME", D)
     bars, queries = _read("ACME", D)
     assert _kinds(queries) == ["version", "bars"] and bars == _reference("ACME", D, 260)
+
+
+def test_a_symbol_keeps_its_newest_windows_only(arena) -> None:
+    far_apart = [dt.date(2021, 6, 1), dt.date(2023, 1, 3), dt.date(2025, 6, 2)]  # a window each
+    for as_of in far_apart:
+        assert _kinds(_read("ACME", as_of)[1]) == ["version", "bars"]
+    assert _kinds(_read("ACME", far_apart[2])[1]) == ["version"]
+    assert _kinds(_read("ACME", far_apart[1])[1]) == ["version"]
+    bars, queries = _read("ACME", far_apart[0])  # the first window was dropped (two kept)
+    assert _kinds(queries) == ["version", "bars"] and bars == _reference("ACME", far_apart[0], 260)
