@@ -16,23 +16,14 @@ from debates.market.csv_import import ParsedBar
 from debates.market.history import READ_AHEAD
 from debates.market.services import bars_import
 from debates.market.sources import EmbeddedSource
-from debates.models import Bar, Instrument, Timeframe
+from debates.models import Bar, Instrument
+from tests.market.stored import stored_history
 
 pytestmark = pytest.mark.django_db
 
 D = dt.date(2023, 6, 15)  # a Thursday
 VERSION_QUERY = '"debates_instrument"."bars_version"'
 BAR_QUERY = '"debates_bar"."volume" AS "volume" FROM "debates_bar"'
-
-
-def _reference(symbol: str, as_of: dt.date, lookback: int) -> list[BarData]:
-    rows = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date__lte=as_of).order_by(
-        "-date"
-    )[:lookback]
-    return [
-        BarData(date=b.date, open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume)
-        for b in reversed(rows)
-    ]
 
 
 def _read(symbol: str, as_of: dt.date, lookback: int = 260) -> tuple[list[BarData], list[str]]:
@@ -51,11 +42,11 @@ def _kinds(queries: list[str]) -> list[str]:
 def test_a_later_debate_reuses_the_kept_window_with_one_small_query(arena) -> None:
     first, queries = _read("ACME", D)
     assert _kinds(queries) == ["version", "bars"]
-    assert first == _reference("ACME", D, 260)
+    assert first == stored_history("ACME", D, 260)
     for as_of in (D, D + dt.timedelta(days=1), D + dt.timedelta(days=200), D - dt.timedelta(days=3)):
         bars, queries = _read("ACME", as_of)
         assert _kinds(queries) == ["version"]
-        assert bars == _reference("ACME", as_of, 260)
+        assert bars == stored_history("ACME", as_of, 260)
         assert bars[-1].date <= as_of  # read ahead, but no debate sees past its own date
 
 
@@ -66,7 +57,7 @@ def test_dates_past_the_newest_bar_are_served_by_the_kept_window(arena) -> None:
     for days in (3, 4, 30):
         bars, queries = _read("ACME", newest + dt.timedelta(days=days))
         assert _kinds(queries) == ["version"]
-        assert bars == _reference("ACME", newest, 260)
+        assert bars == stored_history("ACME", newest, 260)
     _bars, queries = _read("ACME", newest + READ_AHEAD + dt.timedelta(days=10))
     assert _kinds(queries) == ["version", "bars"]  # beyond what the window can vouch for
 
@@ -126,7 +117,7 @@ def test_any_write_to_a_symbols_bars_is_seen_by_the_next_debate(arena, write: Ca
     write("ACME")
     after, queries = _read("ACME", D)
     assert _kinds(queries) == ["version", "bars"]
-    assert after == _reference("ACME", D, 260) and after != before
+    assert after == stored_history("ACME", D, 260) and after != before
     _bolt, queries = _read("BOLT", D)
     assert _kinds(queries) == ["version"]  # another symbol's window stays current
 
@@ -153,11 +144,11 @@ def test_a_rolled_back_write_leaves_no_window_that_looks_current(arena) -> None:
         versions.append(Instrument.objects.get(symbol="ACME").bars_version)
         raise RuntimeError("roll it back")
     again, _ = _read("ACME", D)
-    assert again == original == _reference("ACME", D, 260)
+    assert again == original == stored_history("ACME", D, 260)
     _update("ACME")
     versions.append(Instrument.objects.get(symbol="ACME").bars_version)
     assert len(set(versions)) == 3  # a version is never given twice, rollbacks included
-    assert _read("ACME", D)[0] == _reference("ACME", D, 260)
+    assert _read("ACME", D)[0] == stored_history("ACME", D, 260)
 
 
 def test_a_batch_asks_for_every_symbols_version_in_one_query(arena, django_assert_num_queries) -> None:
@@ -167,7 +158,7 @@ def test_a_batch_asks_for_every_symbols_version_in_one_query(arena, django_asser
     with django_assert_num_queries(1):
         source.prefetch(wanted, lookback=260)
         got = [source.bars(s, as_of=d, lookback=260) for s, d in wanted]
-    assert got == [_reference(s, d, 260) for s, d in wanted]
+    assert got == [stored_history(s, d, 260) for s, d in wanted]
 
 
 def test_the_kept_symbols_are_bounded_least_recently_used_first(arena, settings) -> None:
@@ -183,7 +174,7 @@ def test_nothing_is_kept_when_the_setting_is_zero(arena, settings) -> None:
     settings.ARENA_BAR_HISTORY_SYMBOLS = 0
     _read("ACME", D)
     bars, queries = _read("ACME", D)
-    assert _kinds(queries) == ["version", "bars"] and bars == _reference("ACME", D, 260)
+    assert _kinds(queries) == ["version", "bars"] and bars == stored_history("ACME", D, 260)
 
 
 def test_a_symbol_keeps_its_newest_windows_only(arena) -> None:
@@ -193,4 +184,4 @@ def test_a_symbol_keeps_its_newest_windows_only(arena) -> None:
     assert _kinds(_read("ACME", far_apart[2])[1]) == ["version"]
     assert _kinds(_read("ACME", far_apart[1])[1]) == ["version"]
     bars, queries = _read("ACME", far_apart[0])  # the first window was dropped (two kept)
-    assert _kinds(queries) == ["version", "bars"] and bars == _reference("ACME", far_apart[0], 260)
+    assert _kinds(queries) == ["version", "bars"] and bars == stored_history("ACME", far_apart[0], 260)

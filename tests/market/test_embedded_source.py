@@ -10,29 +10,18 @@ from decimal import Decimal
 import pytest
 from django.db.models import F
 
-from agents.schemas import BarData
 from debates.market.sources import EmbeddedSource, NoDataError, UnknownSymbolError
-from debates.models import Bar, Timeframe
+from debates.models import Bar
+from tests.market.stored import stored_history
 
 pytestmark = pytest.mark.django_db
 
 D = dt.date(2023, 6, 15)
 
 
-def _reference(symbol: str, as_of: dt.date, lookback: int) -> list[BarData]:
-    """The bars as the ORM returns them, one model at a time (what the source must equal)."""
-    rows = Bar.objects.filter(instrument__symbol=symbol, timeframe=Timeframe.DAY, date__lte=as_of).order_by(
-        "-date"
-    )[:lookback]
-    return [
-        BarData(date=b.date, open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume)
-        for b in reversed(rows)
-    ]
-
-
 def test_embedded_source_bars_equal_the_stored_rows_up_to_the_date(arena) -> None:
     bars = EmbeddedSource().bars("ACME", as_of=D, lookback=260)
-    assert bars == _reference("ACME", D, 260)
+    assert bars == stored_history("ACME", D, 260)
     assert len(bars) == 260 and bars[-1].date <= D
     assert all(a.date < b.date for a, b in itertools.pairwise(bars))
     assert isinstance(bars[-1].close, Decimal) and isinstance(bars[-1].volume, int)
@@ -85,7 +74,7 @@ def test_prefetched_histories_equal_the_stored_rows_as_of_each_date(
         }
         quotes = [source.quote("ACME", as_of=d) for d in DATES]
     for (symbol, as_of), bars in got.items():
-        assert bars == _reference(symbol, as_of, lookback)
+        assert bars == stored_history(symbol, as_of, lookback)
         assert bars[-1].date <= as_of  # the window reaches DATES[-1]; no debate sees past its own date
     assert [q.as_of for q in quotes] == [got["ACME", d][-1].date for d in DATES]
 
@@ -97,7 +86,7 @@ def test_prefetch_near_the_first_bar_serves_the_whole_short_history(arena, djang
     source.prefetch([("ACME", as_of)], lookback=260)
     with django_assert_num_queries(0):
         bars = source.bars("ACME", as_of=as_of, lookback=260)
-    assert bars == _reference("ACME", as_of, 260) and bars[0].date == first and len(bars) < 260
+    assert bars == stored_history("ACME", as_of, 260) and bars[0].date == first and len(bars) < 260
 
 
 def test_prefetch_reads_far_apart_dates_separately_and_asks_again_outside_its_windows(
@@ -112,16 +101,16 @@ def test_prefetch_reads_far_apart_dates_separately_and_asks_again_outside_its_wi
         at_far = source.bars("ACME", as_of=far, lookback=40)
         in_between = source.bars("ACME", as_of=D - dt.timedelta(days=20), lookback=5)
         after_d = source.bars("ACME", as_of=later, lookback=40)  # the window read ahead of D
-    assert at_far == _reference("ACME", far, 40)
-    assert in_between == _reference("ACME", D - dt.timedelta(days=20), 5)
-    assert after_d == _reference("ACME", later, 40) and after_d[-1].date <= later
+    assert at_far == stored_history("ACME", far, 40)
+    assert in_between == stored_history("ACME", D - dt.timedelta(days=20), 5)
+    assert after_d == stored_history("ACME", later, 40) and after_d[-1].date <= later
     between_windows = far + dt.timedelta(days=500)  # past the far window's year ahead, before D's
     with django_assert_num_queries(2):  # the versions and a window: a date no window serves
         between = source.bars("ACME", as_of=between_windows, lookback=40)
     with django_assert_num_queries(2):  # again: older bars than any window holds
         longer = source.bars("ACME", as_of=D, lookback=1000)
-    assert between == _reference("ACME", between_windows, 40) and between[-1].date <= between_windows
-    assert longer == _reference("ACME", D, 1000)
+    assert between == stored_history("ACME", between_windows, 40) and between[-1].date <= between_windows
+    assert longer == stored_history("ACME", D, 1000)
 
 
 def test_prefetch_of_unknown_or_too_early_dates_raises_as_a_read_would(arena) -> None:
