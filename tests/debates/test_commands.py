@@ -335,6 +335,13 @@ def _assert_one_line_failure(result: subprocess.CompletedProcess[str], expected:
     assert result.stdout == ""
 
 
+def test_a_command_without_a_secret_key_outside_debug_says_so_in_one_line(process_env):
+    """README's commands run outside the demo's shell must not end in a settings traceback."""
+    env = {k: v for k, v in process_env.items() if k not in ("DEBUG", "SECRET_KEY")}
+    result = _manage(env, "drf_create_token", "admin")
+    _assert_one_line_failure(result, "Set SECRET_KEY (or DEBUG=1 for a generated development key).")
+
+
 def test_command_process_exit_codes(process_env, tmp_path):
     csv_path = _csv(tmp_path, _rows("PROC", 3))
     # All four run side by side to keep the suite fast; none of them touches what another reads.
