@@ -462,3 +462,23 @@ class PanelSeat(models.Model):
             raise ValidationError(
                 {"profile": "An escalation-only profile can only sit in an escalation stage."}
             )
+
+
+class PanelPlanVersion(models.Model):
+    """One row: a number the database changes on every write to what panel plans are built from -
+    seats, profiles (their fallbacks and repair profiles included) and fallback links - whoever
+    writes them, and never to a value it had before (triggers: migration agents/0006).
+
+    Processes keep the plans they build under it (``agents.selectors.panel_plan_build``), and a
+    debate reads it in the same query as its session and panel, so a kept plan costs no statement
+    and a changed seat or profile is seen by the next debate. One number for every panel: a profile
+    can sit in any panel, directly or as a fallback, and these writes are rare (budgets are spent in
+    ``BudgetWindow``, not on the profile)."""
+
+    version = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="panelplanversion_one_row")]
+
+    def __str__(self) -> str:
+        return f"panel plans version {self.version}"

@@ -135,7 +135,7 @@ def _save(panel: Panel, seats: list[SeatInput] | None) -> Panel:
     """Validate the panel (fields, policy, seats) and store it with its seats, or nothing at all."""
     if panel.is_default:
         # One default panel: taking the flag unsets it elsewhere (rows locked, so two requests queue).
-        list(Panel.objects.select_for_update().filter(is_default=True).exclude(pk=panel.pk))
+        list(Panel.objects.select_for_update(no_key=True).filter(is_default=True).exclude(pk=panel.pk))
         Panel.objects.filter(is_default=True).exclude(pk=panel.pk).update(is_default=False)
     panel.full_clean()
     current = seats if seats is not None else _current_seats(panel)
@@ -179,7 +179,9 @@ def panel_update(*, panel: Panel, seats: Iterable[dict[str, Any]] | None = None,
 
     The new state is validated as a whole (policy against seats) before anything is written.
     """
-    locked = Panel.objects.select_for_update().get(pk=panel.pk)
+    # NO KEY UPDATE: serializes updates of this panel without blocking the seats that reference it
+    # (a seat being written holds the panel plans' version row, agents/0006: FOR UPDATE could deadlock).
+    locked = Panel.objects.select_for_update(no_key=True).get(pk=panel.pk)
     _apply(locked, fields)
     return _save(locked, _seat_inputs(seats) if seats is not None else None)
 

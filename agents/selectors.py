@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
 
 from agents.models import (
     ANALYST_ROLES,
@@ -17,6 +19,7 @@ from agents.models import (
     EscalationScope,
     Mode,
     Panel,
+    PanelPlanVersion,
     PanelSeat,
     PanelStage,
     ProfileFallback,
@@ -97,13 +100,31 @@ def panel_plan_get(*, panel_id: int) -> PanelPlan:
     """The plan of panel ``panel_id``: one query for the panel and every seated profile."""
     seats = list(_seats(panel_id).select_related("panel"))
     panel = seats[0].panel if seats else Panel.objects.get(pk=panel_id)
-    return _plan(panel, seats)
+    return _plan(panel, _seating(seats))
 
 
-def panel_plan_build(*, panel: Panel) -> PanelPlan:
+def panel_plan_build(*, panel: Panel, version: int | None = None) -> PanelPlan:
     """The plan of an already loaded panel: one query for its seats and their profiles (a second
-    for the fallback graph only when a seated profile has an active fallback)."""
-    return _plan(panel, list(_seats(panel.pk)))
+    for the fallback graph only when a seated profile has an active fallback).
+
+    With ``version``, the panel plans' version read with the panel (:func:`panel_plan_version`),
+    the seats resolved under the same version before are reused: no query at all. The database
+    changes the version on every write to seats, profiles or fallback links, so a change is seen
+    by the next debate; the panel's own fields (name, limits, policy) always come from ``panel``.
+    """
+    if version is None:
+        return _plan(panel, _seating(list(_seats(panel.pk))))
+    seating = _SEATINGS.get(panel.pk, version)
+    if seating is None:
+        seating = _seating(list(_seats(panel.pk)))
+        _SEATINGS.keep(panel.pk, version, seating)
+    return _plan(panel, seating)
+
+
+def panel_plan_version() -> Subquery:
+    """The panel plans' version as an expression, to annotate the query that loads a debate's
+    session and panel with it (``panel_plan_build(..., version=...)``): NULL when it has no row."""
+    return Subquery(PanelPlanVersion.objects.filter(pk=1).values("version")[:1])
 
 
 def _seats(panel_id: int) -> QuerySet[PanelSeat]:
@@ -119,7 +140,34 @@ def _seats(panel_id: int) -> QuerySet[PanelSeat]:
     )
 
 
-def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
+@dataclass(frozen=True)
+class _Seating:
+    """What a panel's plan takes from its seats and profiles (not from the panel row)."""
+
+    analysts: dict[str, ProfileSpec]
+    escalation: dict[str, ProfileSpec]
+    judge: ProfileSpec | None
+    escalation_judge: ProfileSpec | None
+    skipped: tuple[str, ...]
+
+
+def _plan(panel: Panel, seating: _Seating) -> PanelPlan:
+    return PanelPlan(
+        panel_id=panel.pk,
+        name=panel.name,
+        analysts=dict(seating.analysts),
+        escalation=dict(seating.escalation),
+        judge=seating.judge,
+        escalation_judge=seating.escalation_judge,
+        call_timeout_s=panel.call_timeout_s,
+        deadline_s=panel.deadline_s,
+        quorum=panel.quorum,
+        policy=PanelPolicy.from_panel(panel),
+        skipped=seating.skipped,
+    )
+
+
+def _seating(seats: list[PanelSeat]) -> _Seating:
     """Resolve seats into profile snapshots.
 
     Inactive profiles are left out, and so is an escalation-only profile in a first-round seat
@@ -150,19 +198,51 @@ def _plan(panel: Panel, seats: list[PanelSeat]) -> PanelPlan:
         if seat.stage in (PanelStage.ANALYST, PanelStage.JUDGE) and barred:
             spec = _without(spec, barred)
         by_stage[seat.stage][seat.role] = spec
-    return PanelPlan(
-        panel_id=panel.pk,
-        name=panel.name,
+    return _Seating(
         analysts=by_stage[PanelStage.ANALYST],
         escalation=by_stage[PanelStage.ESCALATION],
         judge=next(iter(by_stage[PanelStage.JUDGE].values()), None),
         escalation_judge=next(iter(by_stage[PanelStage.ESCALATION_JUDGE].values()), None),
-        call_timeout_s=panel.call_timeout_s,
-        deadline_s=panel.deadline_s,
-        quorum=panel.quorum,
-        policy=PanelPolicy.from_panel(panel),
         skipped=tuple(skipped),
     )
+
+
+class _SeatingCache:
+    """Seatings by panel, each under the plans' version it was resolved with; thread-safe, bounded
+    (panels are few; the least recently used goes first past :data:`KEPT_PANELS`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[int, tuple[int, _Seating]] = OrderedDict()
+
+    def get(self, panel_id: int, version: int) -> _Seating | None:
+        with self._lock:
+            entry = self._entries.get(panel_id)
+            if entry is None or entry[0] != version:
+                return None
+            self._entries.move_to_end(panel_id)
+            return entry[1]
+
+    def keep(self, panel_id: int, version: int, seating: _Seating) -> None:
+        with self._lock:
+            self._entries[panel_id] = (version, seating)
+            self._entries.move_to_end(panel_id)
+            while len(self._entries) > KEPT_PANELS:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+#: Panels whose resolved seats a process keeps (a few KB each).
+KEPT_PANELS = 256
+_SEATINGS = _SeatingCache()
+
+
+def panel_plans_forget() -> None:
+    """Drop the seatings this process keeps (tests start from none; correctness never needs it)."""
+    _SEATINGS.clear()
 
 
 def _escalation_only_ids(specs: list[ProfileSpec]) -> set[int]:

@@ -198,7 +198,9 @@ def profile_update(
 
     A seated profile keeps its role; a profile others fall back to keeps its role too.
     """
-    locked = AgentProfile.objects.select_for_update().get(pk=profile.pk)
+    # NO KEY UPDATE: serializes updates of this profile without blocking rows that reference it (a
+    # seat being written holds the panel plans' version row, agents/0006: FOR UPDATE here could deadlock).
+    locked = AgentProfile.objects.select_for_update(no_key=True).get(pk=profile.pk)
     return _apply(locked, fields, fallbacks, repair_profile)
 
 

@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
-from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 from django_q.tasks import async_task
@@ -27,7 +27,7 @@ from agents.gateway import AgentResult, CallAttempt
 from agents.models import Panel
 from agents.providers.base import ProfileSpec, Usage
 from agents.schemas import AnalystOutput, MarketContext
-from agents.selectors import PanelPlan, panel_get, panel_plan_build
+from agents.selectors import PanelPlan, panel_get, panel_plan_build, panel_plan_version
 from arena_project.bulk import bulk_insert, bulk_update_rows
 from arena_project.errors import ArenaError, ConflictError, InvalidInputError, NotFoundError
 from debates.coordinator import (
@@ -329,7 +329,7 @@ def debate_sessions_run_batch(
     anything runs.
     """
     ids = [session_id for session_id, _a in runs]
-    sessions = DebateSession.objects.select_related("panel").in_bulk(ids)
+    sessions = _with_panel().in_bulk(ids)
     missing = [i for i in ids if i not in sessions]
     if missing:
         raise DebateSession.DoesNotExist(f"No debate sessions {missing}.")
@@ -337,7 +337,7 @@ def debate_sessions_run_batch(
     plans: dict[int, PanelPlan] = {}
     for session in running:
         if session.panel_id not in plans:
-            plans[session.panel_id] = panel_plan_build(panel=session.panel)
+            plans[session.panel_id] = _plan_of(session)
     # Each lease covers one debate's deadline, as on the single path, not the batch's sum: a lease
     # that outlived a dead worker's run would keep its retry from reclaiming the sessions. A batch
     # slower than that is still safe - the final write checks each session's attempt - and meant
@@ -420,12 +420,25 @@ async def _session_arun(session_id: int) -> DebateSession:
     return prepared.session
 
 
+def _with_panel() -> QuerySet[DebateSession]:
+    """Sessions with their panel and, in the same query, the panel plans' version: a plan this
+    process built under that version is reused without a query (``panel_plan_build``)."""
+    return DebateSession.objects.select_related("panel").annotate(plan_version=panel_plan_version())
+
+
+def _plan_of(session: DebateSession) -> PanelPlan:
+    """The session's panel plan: reused when this process built it under the version read with
+    the session (``_with_panel``), built afresh otherwise."""
+    version: int | None = getattr(session, "plan_version", None)
+    return panel_plan_build(panel=session.panel, version=version)
+
+
 def _prepare(
     session_id: int, market: MarketDataSource | None, accounts: AccountSource | None
 ) -> _Run | DebateSession:
     """Load a running session and set up its attempt; a session with a cancel request is ended
     cancelled here, before anything runs, and returned as it is."""
-    session = DebateSession.objects.select_related("panel").get(pk=session_id)
+    session = _with_panel().get(pk=session_id)
     if session.status != DebateStatus.RUNNING:
         raise ConflictError(f"Debate {session_id} is {session.status}, not running; claim it first.")
     if session.cancel_requested_at is not None:
@@ -433,7 +446,7 @@ def _prepare(
             [_Final(session, session.attempts, DebateOutcome(interrupted=DebateCancelledError.kind))]
         )
         return session
-    plan = panel_plan_build(panel=session.panel)
+    plan = _plan_of(session)
     _lease_cover([session], deadline_s=plan.deadline_s)
     return _attempt_start(session, plan, market, accounts)
 

@@ -16,6 +16,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from agents.models import Panel
+from agents.selectors import panel_plans_forget
 from agents.services import default_panel_seed
 from debates.market.history import HISTORIES
 from debates.market.services import bundled_bars_load
@@ -98,3 +99,10 @@ def _no_kept_bar_histories() -> None:
     it reads and how many queries it takes never depend on the tests before it. The windows are
     still kept within a test, and tests/market/test_bar_history.py checks that they stay current."""
     HISTORIES.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_panel_plans() -> None:
+    """Each test starts with no panel plans kept by the process (agents/selectors.py), for the same
+    reason; tests/agents/test_panel_plan.py checks that kept plans stay current."""
+    panel_plans_forget()
