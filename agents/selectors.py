@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +26,7 @@ from agents.models import (
 from agents.providers.base import ProfileSpec
 from agents.validation import fallback_chain
 from arena_project.errors import NotFoundError
+from arena_project.kept import KeptByVersion
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def panel_plan_build(*, panel: Panel, version: int | None = None) -> PanelPlan:
     seating = _SEATINGS.get(panel.pk, version)
     if seating is None:
         seating = _seating(list(_seats(panel.pk)))
-        _SEATINGS.keep(panel.pk, version, seating)
+        _SEATINGS.update(panel.pk, version, lambda _kept: seating)
     return _plan(panel, seating)
 
 
@@ -207,37 +206,9 @@ def _seating(seats: list[PanelSeat]) -> _Seating:
     )
 
 
-class _SeatingCache:
-    """Seatings by panel, each under the plans' version it was resolved with; thread-safe, bounded
-    (panels are few; the least recently used goes first past :data:`KEPT_PANELS`)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[int, tuple[int, _Seating]] = OrderedDict()
-
-    def get(self, panel_id: int, version: int) -> _Seating | None:
-        with self._lock:
-            entry = self._entries.get(panel_id)
-            if entry is None or entry[0] != version:
-                return None
-            self._entries.move_to_end(panel_id)
-            return entry[1]
-
-    def keep(self, panel_id: int, version: int, seating: _Seating) -> None:
-        with self._lock:
-            self._entries[panel_id] = (version, seating)
-            self._entries.move_to_end(panel_id)
-            while len(self._entries) > KEPT_PANELS:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
 #: Panels whose resolved seats a process keeps (a few KB each).
 KEPT_PANELS = 256
-_SEATINGS = _SeatingCache()
+_SEATINGS: KeptByVersion[int, _Seating] = KeptByVersion(lambda: KEPT_PANELS)
 
 
 def panel_plans_forget() -> None:

@@ -14,6 +14,8 @@ Like ``debates.Instrument.bars_version`` (debates/migrations/0006).
 
 from django.db import migrations, models
 
+from arena_project.vendor_sql import vendor_sql
+
 SOURCES = ("agents_agentprofile", "agents_panelseat", "agents_profilefallback")
 EVENTS = ("insert", "update", "delete")
 PG_UPSERT = (
@@ -57,22 +59,6 @@ SQLITE_FORWARD = [
 SQLITE_BACKWARD = [f"DROP TRIGGER {table}_plan_version_{event}" for table in SOURCES for event in EVENTS]
 
 
-def triggers_create(apps, schema_editor) -> None:
-    _run(schema_editor, {"postgresql": PG_FORWARD, "sqlite": SQLITE_FORWARD})
-
-
-def triggers_drop(apps, schema_editor) -> None:
-    _run(schema_editor, {"postgresql": PG_BACKWARD, "sqlite": SQLITE_BACKWARD})
-
-
-def _run(schema_editor, statements: dict[str, list[str]]) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor not in statements:
-        raise NotImplementedError(f"agents.PanelPlanVersion has no triggers for {vendor}")
-    for sql in statements[vendor]:
-        schema_editor.execute(sql)
-
-
 class Migration(migrations.Migration):
     dependencies = [("agents", "0005_panel_staged_scope")]
 
@@ -94,5 +80,9 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(triggers_create, triggers_drop, elidable=False),
+        vendor_sql(
+            "agents.PanelPlanVersion",
+            forward={"postgresql": PG_FORWARD, "sqlite": SQLITE_FORWARD},
+            backward={"postgresql": PG_BACKWARD, "sqlite": SQLITE_BACKWARD},
+        ),
     ]

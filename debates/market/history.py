@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +32,7 @@ from django.db.models import OuterRef, Subquery
 from pydantic import TypeAdapter
 
 from agents.schemas import BarData
+from arena_project.kept import KeptByVersion
 from debates.models import Bar, Instrument, Timeframe
 
 #: Dates of one symbol this close share a window whatever the lookback (a month of extra bars at most).
@@ -121,14 +120,14 @@ def windows_for(wanted: Iterable[tuple[str, dt.date]], *, lookback: int) -> dict
         dates.setdefault(symbol, set()).add(as_of)
     found: dict[str, list[Window]] = {}
     for symbol, (version, newest) in _versions(dates).items():
-        windows = found[symbol] = HISTORIES.current(symbol, version)
+        windows = found[symbol] = _windows_kept(symbol, version)
         span = max(dt.timedelta(days=lookback), STRETCH_MIN)
         for first, last in _stretches(sorted(dates[symbol]), span=span):
             if any(w.serves(first, last, lookback) for w in windows):
                 continue
             window = _window_read(symbol, first, last, lookback, newest=newest)
             windows.append(window)
-            HISTORIES.keep(symbol, version, window)
+            _window_keep(symbol, version, window)
     return found
 
 
@@ -169,38 +168,15 @@ def _stretches(days: list[dt.date], *, span: dt.timedelta) -> list[tuple[dt.date
     return stretches
 
 
-class HistoryCache:
-    """Windows by symbol, each list under the bars version it was read with; thread-safe, bounded."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[int, list[Window]]] = OrderedDict()
-
-    def current(self, symbol: str, version: int) -> list[Window]:
-        """A copy of the windows kept for ``symbol`` under ``version`` (none if it changed)."""
-        with self._lock:
-            entry = self._entries.get(symbol)
-            if entry is None or entry[0] != version:
-                return []
-            self._entries.move_to_end(symbol)
-            return list(entry[1])
-
-    def keep(self, symbol: str, version: int, window: Window) -> None:
-        limit = settings.ARENA_BAR_HISTORY_SYMBOLS
-        if limit <= 0 or not window.bars_:
-            return
-        with self._lock:
-            entry = self._entries.get(symbol)
-            windows = entry[1] if entry is not None and entry[0] == version else []
-            self._entries[symbol] = (version, [*windows, window][-WINDOWS_PER_SYMBOL:])
-            self._entries.move_to_end(symbol)
-            while len(self._entries) > limit:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+#: The process's kept windows by symbol (one per process: each django-q2 worker has its own).
+HISTORIES: KeptByVersion[str, list[Window]] = KeptByVersion(lambda: settings.ARENA_BAR_HISTORY_SYMBOLS)
 
 
-#: The process's kept windows (one per process: each django-q2 worker has its own).
-HISTORIES = HistoryCache()
+def _windows_kept(symbol: str, version: int) -> list[Window]:
+    """A copy of the windows kept for ``symbol`` under ``version`` (none if it changed)."""
+    return list(HISTORIES.get(symbol, version) or ())
+
+
+def _window_keep(symbol: str, version: int, window: Window) -> None:
+    if window.bars_:  # an empty window serves nothing: the caller's own read says why
+        HISTORIES.update(symbol, version, lambda kept: [*(kept or ()), window][-WINDOWS_PER_SYMBOL:])

@@ -15,6 +15,8 @@ paths, and values that are never reused:
 
 from django.db import migrations, models
 
+from arena_project.vendor_sql import vendor_sql
+
 PG_BUMP = """
 CREATE FUNCTION debates_bars_version_bump() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -75,22 +77,6 @@ SQLITE_FORWARD = [
 SQLITE_BACKWARD = [f"DROP TRIGGER debates_bar_version_{event}" for event in ("delete", "update", "insert")]
 
 
-def triggers_create(apps, schema_editor) -> None:
-    _run(schema_editor, {"postgresql": PG_FORWARD, "sqlite": SQLITE_FORWARD})
-
-
-def triggers_drop(apps, schema_editor) -> None:
-    _run(schema_editor, {"postgresql": PG_BACKWARD, "sqlite": SQLITE_BACKWARD})
-
-
-def _run(schema_editor, statements: dict[str, list[str]]) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor not in statements:
-        raise NotImplementedError(f"debates.Instrument.bars_version has no triggers for {vendor}")
-    for sql in statements[vendor]:
-        schema_editor.execute(sql)
-
-
 class Migration(migrations.Migration):
     dependencies = [("debates", "0005_round_three")]
 
@@ -105,5 +91,9 @@ class Migration(migrations.Migration):
                 "it had before: processes that keep bar histories (debates/market/history.py) compare it.",
             ),
         ),
-        migrations.RunPython(triggers_create, triggers_drop, elidable=False),
+        vendor_sql(
+            "debates.Instrument.bars_version",
+            forward={"postgresql": PG_FORWARD, "sqlite": SQLITE_FORWARD},
+            backward={"postgresql": PG_BACKWARD, "sqlite": SQLITE_BACKWARD},
+        ),
     ]
