@@ -26,7 +26,7 @@ from pydantic import ValidationError as PydanticValidationError
 from agents.gateway import AgentResult, CallAttempt
 from agents.models import Panel
 from agents.providers.base import ProfileSpec, Usage
-from agents.schemas import AnalystOutput, MarketContext
+from agents.schemas import AnalystOutput
 from agents.selectors import PanelPlan, panel_get, panel_plan_build, panel_plan_version
 from arena_project.bulk import bulk_insert, bulk_update_rows
 from arena_project.errors import ArenaError, ConflictError, InvalidInputError, NotFoundError
@@ -284,7 +284,7 @@ def _outcome(prepared: _Run) -> DebateOutcome:
 
 
 async def _aoutcome(prepared: _Run) -> DebateOutcome:
-    """:func:`_outcome` on the caller's event loop (a batch runs its debates on one)."""
+    """:func:`_outcome` on the caller's event loop (a batch, or a burst of debates, runs them all on one)."""
     try:
         return await prepared.adebate()
     except (DebateFailedError, ToolError) as exc:
@@ -408,14 +408,7 @@ async def _session_arun(session_id: int) -> DebateSession:
     prepared = await sync_to_async(_prepare, thread_sensitive=True)(session_id, None, None)
     if isinstance(prepared, DebateSession):
         return prepared
-    try:
-        context = await sync_to_async(prepared.context, thread_sensitive=True)()
-        outcome = await prepared.coordinator.arun(context)
-    except (DebateFailedError, ToolError) as exc:
-        outcome = DebateOutcome(failure=str(exc))
-    except Exception as exc:  # a bug must still end the session, never leave it running
-        logger.exception("debate %s crashed", session_id)
-        outcome = _crashed(exc)
+    outcome = await _aoutcome(prepared)
     await sync_to_async(prepared.finish, thread_sensitive=True)(outcome)
     return prepared.session
 
@@ -507,19 +500,6 @@ class _Run:
                 raise
             await sync_to_async(self._restart, thread_sensitive=True)()
         return await self.coordinator.arun_through(self.router, symbol, as_of)
-
-    def context(self) -> MarketContext:
-        """The context alone (for callers that run the coordinator on their own event loop)."""
-        if self.router is not self.live:
-            try:
-                return self.router.gather_context(
-                    self.session.symbol, self.session.as_of, lookback=self.coordinator.lookback
-                )
-            except ToolError:
-                self._restart()
-        return self.live.gather_context(
-            self.session.symbol, self.session.as_of, lookback=settings.ARENA_DEBATE_LOOKBACK_BARS
-        )
 
     def final(self, outcome: DebateOutcome) -> _Final:
         """The attempt's end, with what its recorder already wrote."""
