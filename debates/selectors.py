@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.db.models import Count, Max, Min, Prefetch, QuerySet
+from django.db.models import Count, Max, Min, OuterRef, Prefetch, QuerySet, Subquery
 
 from arena_project.errors import NotFoundError
 from debates.models import (
@@ -17,6 +17,18 @@ from debates.models import (
     Timeframe,
     ToolCall,
 )
+
+
+def daily_bars(symbol: str | OuterRef) -> QuerySet[Bar]:
+    """The daily bars of ``symbol`` (a value, or an ``OuterRef`` to one).
+
+    The instrument is picked by a scalar subquery on its symbol rather than by joining it: PostgreSQL
+    then walks the (instrument, timeframe, date) index in date order, so "the last bar on or before
+    a date" reads one row (with the join it read and sorted the symbol's whole history, ~800 rows),
+    and the newest ``n`` bars read ``n``.
+    """
+    instrument = Instrument.objects.filter(symbol=symbol).values("pk")[:1]
+    return Bar.objects.filter(instrument=Subquery(instrument), timeframe=Timeframe.DAY)
 
 
 def debate_session_list() -> QuerySet[DebateSession]:

@@ -64,6 +64,7 @@ from debates.models import (
 )
 from debates.recording import SessionRecorder, messages_save_many, tool_calls_save_many
 from debates.replay import recorded_lookback, recorded_router
+from debates.selectors import daily_bars
 from debates.signals import consensus_batch_created, consensus_created
 from debates.tools import ToolError, ToolRouter
 
@@ -84,10 +85,8 @@ class DebateCancelForbiddenError(ArenaError):
 
 
 def _debate_date(symbol: str, as_of: dt.date | None) -> dt.date:
-    """The date of the last daily bar on or before ``as_of`` (or at all); one query when it exists
-    (the instrument by a scalar subquery, not a join, so the index is walked from that date down)."""
-    instrument = Instrument.objects.filter(symbol=symbol).values("pk")[:1]
-    bars = Bar.objects.filter(instrument=Subquery(instrument), timeframe=Timeframe.DAY)
+    """The date of the last daily bar on or before ``as_of`` (or at all); one query when it exists."""
+    bars = daily_bars(symbol)
     if as_of is not None:
         bars = bars.filter(date__lte=as_of)
     last = bars.order_by("-date").values_list("date", flat=True).first()

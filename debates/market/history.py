@@ -34,6 +34,7 @@ from pydantic import TypeAdapter
 from agents.schemas import BarData
 from arena_project.kept import KeptByVersion
 from debates.models import Bar, Instrument, Timeframe
+from debates.selectors import daily_bars
 
 #: Dates of one symbol this close share a window whatever the lookback (a month of extra bars at most).
 STRETCH_MIN = dt.timedelta(days=31)
@@ -49,17 +50,9 @@ _BAR_LIST = TypeAdapter(list[BarData])
 
 
 def newest_rows(symbol: str, as_of: dt.date, limit: int) -> list[dict[str, Any]]:
-    """The ``limit`` newest daily bars on or before ``as_of``, newest first (one query).
-
-    The instrument is picked by a scalar subquery on its symbol, not a join: PostgreSQL then walks
-    the (instrument, timeframe, date) index backwards and stops after ``limit`` rows; with the join
-    it read the symbol's whole history and sorted it (825 rows for 272: 1.2 -> 0.2 ms)."""
-    instrument = Instrument.objects.filter(symbol=symbol).values("pk")[:1]
-    return list(
-        Bar.objects.filter(instrument=Subquery(instrument), timeframe=Timeframe.DAY, date__lte=as_of)
-        .order_by("-date")
-        .values(*BAR_FIELDS)[:limit]
-    )
+    """The ``limit`` newest daily bars on or before ``as_of``, newest first (one query, which walks
+    the bars' index from that date down and stops after ``limit`` rows: ``daily_bars``)."""
+    return list(daily_bars(symbol).filter(date__lte=as_of).order_by("-date").values(*BAR_FIELDS)[:limit])
 
 
 def bars_validate(rows: list[dict[str, Any]]) -> list[BarData]:

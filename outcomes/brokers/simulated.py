@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, QuerySet, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from debates.models import Bar, Instrument, Timeframe
+from debates.selectors import daily_bars
 from outcomes.brokers.base import (
     AccountState,
     BrokerFill,
@@ -210,17 +211,6 @@ def simulated_session(symbol: str, as_of: dt.date, *, traded: bool) -> SessionSt
     if traded:
         return SessionState(True, f"{as_of} is a trading day for {symbol}; the order fills from the next bar")
     return SessionState(False, f"no {symbol} bar on {as_of}: not a trading day on the simulated clock")
-
-
-def daily_bars(symbol: str | OuterRef) -> QuerySet[Bar]:
-    """The daily bars of ``symbol`` (a value, or an ``OuterRef`` to one).
-
-    The instrument is picked by a scalar subquery on its symbol rather than by joining it: PostgreSQL
-    then walks the (instrument, timeframe, date) index in date order, so "the last bar on or before
-    a date" reads one row (with the join it read and sorted the symbol's whole history, ~800 rows).
-    """
-    instrument = Instrument.objects.filter(symbol=symbol).values("pk")[:1]
-    return Bar.objects.filter(instrument=Subquery(instrument), timeframe=Timeframe.DAY)
 
 
 def last_close(symbol: str, as_of: dt.date | None) -> Decimal | None:

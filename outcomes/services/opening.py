@@ -39,10 +39,11 @@ from django_q.tasks import async_task
 from arena_project.bulk import bulk_insert
 from arena_project.errors import InvalidInputError
 from debates.models import DebateConsensus
+from debates.selectors import daily_bars
 from outcomes import risk
 from outcomes.brokers import broker_for
 from outcomes.brokers.base import AccountState, BrokerError, SessionState
-from outcomes.brokers.simulated import SimulatedBroker, daily_bars, simulated_session
+from outcomes.brokers.simulated import SimulatedBroker, simulated_session
 from outcomes.models import (
     OPEN_INTENT_STATUSES,
     OPEN_ORDER_STATUSES,
