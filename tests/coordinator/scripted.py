@@ -26,6 +26,14 @@ from agents.providers.rules import judge as rules_judge
 from agents.schemas import AnalystOutput, JudgeOutput, RiskLevel, Stance
 
 PROVIDER_NAME = "openai_compatible"
+#: Two analysts of five (bear, technical_analyst) disagree with the rest, all at confidence 0.8.
+TWO_DISSENT = {
+    "bull": ("bullish", 0.8),
+    "bear": ("bearish", 0.8),
+    "risk_manager": ("bullish", 0.8),
+    "technical_analyst": ("bearish", 0.8),
+    "fundamental_analyst": ("bullish", 0.8),
+}  # agreement 3 * 0.8 / 4.0 = 0.6
 Hook = Callable[[AgentRequest], Awaitable[None]]
 
 

@@ -11,17 +11,17 @@ from agents.models import AgentProfile, Mode, PanelSeat, PanelStage
 from agents.selectors import panel_plan_get
 from debates.models import DebateMessage, DebateStatus, LlmCall
 from debates.services import debate_run_now
-from tests.coordinator.scripted import Answer, analyst, judge_output, script_analysts, scripted_panel
+from tests.coordinator.scripted import (
+    TWO_DISSENT,
+    Answer,
+    analyst,
+    judge_output,
+    script_analysts,
+    scripted_panel,
+)
 
 pytestmark = pytest.mark.django_db
 AS_OF = dt.date(2024, 3, 1)
-TWO_DISSENT = {
-    "bull": ("bullish", 0.8),
-    "bear": ("bearish", 0.8),
-    "risk_manager": ("bullish", 0.8),
-    "technical_analyst": ("bearish", 0.8),
-    "fundamental_analyst": ("bullish", 0.8),
-}  # agreement 3 * 0.8 / 4.0 = 0.6
 ALL_AGREE = {role: ("bullish", 0.8) for role in TWO_DISSENT}
 
 

@@ -10,17 +10,10 @@ import pytest
 from debates.models import DebateMessage, DebateStatus
 from debates.replay import debate_replay
 from debates.services import debate_run_now
-from tests.coordinator.scripted import Answer, judge_output, script_analysts, scripted_panel
+from tests.coordinator.scripted import TWO_DISSENT, Answer, judge_output, script_analysts, scripted_panel
 
 pytestmark = pytest.mark.django_db
 AS_OF = dt.date(2024, 3, 1)
-TWO_DISSENT = {
-    "bull": ("bullish", 0.8),
-    "bear": ("bearish", 0.8),
-    "risk_manager": ("bullish", 0.8),
-    "technical_analyst": ("bearish", 0.8),
-    "fundamental_analyst": ("bullish", 0.8),
-}  # agreement 3 * 0.8 / 4.0 = 0.6
 DISSENTERS = ["bear", "technical_analyst"]
 MAJORITY = ["bull", "risk_manager", "fundamental_analyst"]
 #: The powerful dissenters confirm their dissent: merged agreement 2.4 / 4.2 = 0.571429.
